@@ -1,0 +1,62 @@
+"""One typed settings object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Where figmine keeps its embedded database, blobs and caches when nothing else is configured.
+    home: Path = Field(default=Path(".figmine"), alias="FIGMINE_HOME")
+    # Unset: start an embedded PostgreSQL under `home`. Set: use that server.
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # Content-addressed blob store: a folder path or s3://bucket/prefix. Default: `home`/blobs.
+    blob_url: str | None = Field(default=None, alias="FIGMINE_BLOB_URL")
+    blob_s3_endpoint: str | None = Field(default=None, alias="FIGMINE_BLOB_S3_ENDPOINT")
+
+    # PMC Cloud Service bucket (anonymous S3); endpoint configurable for mirrors and tests.
+    pmc_bucket: str = Field(default="pmc-oa-opendata", alias="FIGMINE_PMC_BUCKET")
+    pmc_s3_endpoint: str | None = Field(default=None, alias="FIGMINE_PMC_S3_ENDPOINT")
+    pmc_s3_region: str = Field(default="us-east-1", alias="FIGMINE_PMC_S3_REGION")
+
+    # NCBI E-utilities and the PMC ID converter.
+    eutils_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils", alias="FIGMINE_EUTILS_URL"
+    )
+    idconv_url: str = Field(
+        default="https://pmc.ncbi.nlm.nih.gov/tools/idconv/api/v1/articles/", alias="FIGMINE_IDCONV_URL"
+    )
+    ncbi_api_key: str | None = Field(default=None, alias="NCBI_API_KEY")
+    ncbi_email: str | None = Field(default=None, alias="NCBI_EMAIL")
+    ncbi_tool: str = Field(default="figmine", alias="NCBI_TOOL")
+    # Shared rate limiter backend: unset means in-process; redis://... shares it across workers.
+    rate_limit_redis_url: str | None = Field(default=None, alias="FIGMINE_RATE_LIMIT_REDIS_URL")
+
+    # Europe PMC REST API (second source).
+    europepmc_url: str = Field(
+        default="https://www.ebi.ac.uk/europepmc/webservices/rest", alias="FIGMINE_EUROPEPMC_URL"
+    )
+    use_europepmc: bool = Field(default=True, alias="FIGMINE_USE_EUROPEPMC")
+
+    # Downloads.
+    concurrency: int = Field(default=8, alias="FIGMINE_CONCURRENCY")
+    http_timeout_s: float = Field(default=30.0, alias="FIGMINE_HTTP_TIMEOUT")
+    retries: int = Field(default=5, alias="FIGMINE_RETRIES")
+
+    # Images: refuse decompression bombs above this many pixels.
+    max_image_pixels: int = Field(default=200_000_000, alias="FIGMINE_MAX_IMAGE_PIXELS")
+
+    @property
+    def blob_location(self) -> str:
+        return self.blob_url or str((self.home / "blobs").resolve())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

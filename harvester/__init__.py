@@ -1,0 +1,1 @@
+"""Harvest PMC Open Access articles: discover, fetch, parse JATS, extract figures and citances."""

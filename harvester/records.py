@@ -1,0 +1,91 @@
+"""Plain data that flows harvest → parse → store.
+
+A *source* (S3 bucket, Europe PMC, a local folder or package) produces an `ArticleBundle`: the raw XML
+plus the files beside it. The JATS parser turns the XML into one or more `ParsedArticle`s. The store
+writes both, one transaction per article.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Citance:
+    """A sentence of the article body that cites one or more figures."""
+
+    text: str  # the whole sentence, whitespace normalised
+    section: str | None  # title of the innermost titled section holding it
+    figure_ids: list[str]  # JATS @id of every cited <fig> (multi-rid and ranges expanded)
+    panels: list[str]  # cited panel letters, upper-case, in order, e.g. ["A", "B", "C"]; [] = whole figure
+    # per cited figure: its panel letters when the sentence names panels of several figures
+    panels_by_figure: dict[str, list[str]] = field(default_factory=dict)
+    xref_texts: list[str] = field(default_factory=list)  # the xref strings as printed ("Fig. 2B")
+
+
+@dataclass
+class ParsedFigure:
+    """One <fig> (or child figure) of an article."""
+
+    jats_id: str | None
+    label: str | None  # "Figure 2", "Fig. S1" (None when the figure has no label)
+    caption_title: str | None
+    caption_text: str  # title + paragraphs as clean text ("" when no caption)
+    caption_xml: str | None  # the original <caption> fragment
+    graphic_hrefs: list[str]  # xlink:href of each <graphic> (may lack an extension)
+    parent_jats_id: str | None = None  # the enclosing <fig-group> / parent fig for child figures
+    context: str = "body"  # body | fig-group | boxed-text | app | sub-article | floats-group
+    ordinal: int = 0  # position of the figure in document order
+
+
+@dataclass
+class ParsedArticle:
+    """Everything figmine keeps from one JATS <article>."""
+
+    pmcid: str | None  # "PMC1234567"
+    pmid: str | None
+    doi: str | None
+    title: str | None
+    journal: str | None
+    year: int | None
+    license_code: str | None  # normalised ("CC BY", "CC BY-NC", "CC0", ...) when found in <permissions>
+    license_url: str | None
+    article_type: str | None
+    figures: list[ParsedFigure]
+    citances: list[Citance]
+    warnings: list[str] = field(default_factory=list)  # e.g. "recovered from malformed XML: ..."
+
+
+@dataclass
+class ArticleBundle:
+    """What a source hands to the pipeline: one article version's XML plus the files beside it.
+
+    `files` maps a file name as the XML refers to it (e.g. "gr1.jpg", "pone.0012255.g001.jpg")
+    to a local path already verified against its checksum where the source gave one.
+    """
+
+    source: str  # s3 | europepmc | local | package | xml
+    xml_path: Path | None
+    pmcid: str | None = None
+    version: int | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    pdf_path: Path | None = None
+    # metadata the source knows before parsing (S3 metadata JSON, OA package license.txt, ...)
+    pmid: str | None = None
+    doi: str | None = None
+    title: str | None = None
+    license_code: str | None = None
+    retracted: bool | None = None
+    checksums: dict[str, str] = field(default_factory=dict)  # file name -> md5 hex as given by the source
+    origin: str | None = None  # where it came from: s3 key prefix, URL, path
+    warnings: list[str] = field(default_factory=list)
+
+
+class SourceError(Exception):
+    """An article could not be fetched or read; recorded against that article, the run goes on."""
+
+    def __init__(self, message: str, *, pmcid: str | None = None, retriable: bool = False):
+        super().__init__(message)
+        self.pmcid = pmcid
+        self.retriable = retriable

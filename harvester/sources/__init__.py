@@ -1,0 +1,1 @@
+"""Sources of articles. Each yields `ArticleBundle`s (see harvester.records)."""
