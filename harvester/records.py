@@ -77,6 +77,7 @@ class ArticleBundle:
     title: str | None = None
     license_code: str | None = None
     retracted: bool | None = None
+    is_manuscript: bool | None = None
     checksums: dict[str, str] = field(default_factory=dict)  # file name -> md5 hex as given by the source
     origin: str | None = None  # where it came from: s3 key prefix, URL, path
     warnings: list[str] = field(default_factory=list)

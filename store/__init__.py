@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, database sessions, the blob store, queries and exports."""
