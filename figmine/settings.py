@@ -37,10 +37,16 @@ class Settings(BaseSettings):
     ncbi_tool: str = Field(default="figmine", alias="NCBI_TOOL")
     # Shared rate limiter backend: unset means in-process; redis://... shares it across workers.
     rate_limit_redis_url: str | None = Field(default=None, alias="FIGMINE_RATE_LIMIT_REDIS_URL")
+    # Override NCBI's requests/second (default: 3, or 10 with an API key); for mirrors and tests.
+    ncbi_requests_per_second: float | None = Field(default=None, alias="FIGMINE_NCBI_RATE")
 
     # Europe PMC REST API (second source).
     europepmc_url: str = Field(
         default="https://www.ebi.ac.uk/europepmc/webservices/rest", alias="FIGMINE_EUROPEPMC_URL"
+    )
+    # Europe PMC figure images: {europepmc_figures_url}/{PMCID}/bin/{href}.jpg
+    europepmc_figures_url: str = Field(
+        default="https://europepmc.org/articles", alias="FIGMINE_EUROPEPMC_FIGURES_URL"
     )
     use_europepmc: bool = Field(default=True, alias="FIGMINE_USE_EUROPEPMC")
 
@@ -48,6 +54,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, alias="FIGMINE_CONCURRENCY")
     http_timeout_s: float = Field(default=30.0, alias="FIGMINE_HTTP_TIMEOUT")
     retries: int = Field(default=5, alias="FIGMINE_RETRIES")
+    # Files of one article downloaded in parallel (articles in parallel: `concurrency`).
+    download_workers: int = Field(default=4, alias="FIGMINE_DOWNLOAD_WORKERS")
 
     # Images: refuse decompression bombs above this many pixels.
     max_image_pixels: int = Field(default=200_000_000, alias="FIGMINE_MAX_IMAGE_PIXELS")
