@@ -1,0 +1,1 @@
+"""FastAPI layer: filtered queries, exports and the browse page (issue 5)."""

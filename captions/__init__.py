@@ -1,0 +1,1 @@
+"""Caption text work: subcaptions, panel alignment, concepts and modality (issue 4)."""

@@ -1,0 +1,3 @@
+from figmine.cli import app
+
+app(prog_name="figmine")

@@ -1,0 +1,247 @@
+"""The `figmine` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from figmine.progress import console, progress_bar
+
+app = typer.Typer(help="figmine: mine PubMed Central Open Access for a panel-level image–text corpus.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _split_ids(values: list[str] | None, extra: list[str] | None = None) -> list[str]:
+    """`--pmcid A B,C --pmcid D` → [A, B, C, D] (several per option, commas or spaces)."""
+    out: list[str] = []
+    for value in (values or []) + (extra or []):
+        out.extend(v for v in value.replace(",", " ").split() if v)
+    return out
+
+
+# -- db ---------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or migrate the schema (Alembic)."""
+    from store.db import database_url, describe
+    from store.migrate import current_revision, upgrade
+
+    url = database_url()
+    upgrade(url, revision)
+    console.print(f"database {describe(url)} at revision {current_revision(url)}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL figmine uses (starting the embedded server if needed)."""
+    from store.db import database_url, describe
+
+    typer.echo(describe(database_url()))
+
+
+def _ensure_schema() -> None:
+    from store.db import database_url
+    from store.migrate import upgrade
+
+    upgrade(database_url())
+
+
+def _runner(license_filter: str, concurrency: int | None):
+    from figmine.settings import get_settings
+    from pipeline.prepare import Preparer
+    from pipeline.runner import HarvestRunner
+    from store.blobs import open_blob_store
+    from store.db import session_factory
+
+    settings = get_settings()
+    preparer = Preparer(open_blob_store(settings.blob_location), max_image_pixels=settings.max_image_pixels)
+    return HarvestRunner(
+        session_factory(), preparer, license_filter=license_filter,
+        concurrency=concurrency or settings.concurrency,
+    )
+
+
+def _run_with_progress(runner, items, params: dict, total: int | None, title: str):
+    with progress_bar(title, total) as (progress, task):
+        def on_progress(summary, total_now):
+            progress.update(
+                task,
+                completed=summary.ok + summary.partial + summary.skipped + summary.failed,
+                total=total_now,
+                detail=f"ok {summary.ok} · partial {summary.partial} · skipped {summary.skipped} · "
+                       f"failed {summary.failed} · figures {summary.figures}",
+            )
+        summary = runner.run(items, params, total=total, on_progress=on_progress)
+    _print_summary(summary)
+    return summary
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"harvest run {summary.run_id}", show_header=False)
+    for name, value in [
+        ("stored", summary.ok), ("stored with image errors", summary.partial), ("skipped", summary.skipped),
+        ("failed", summary.failed), ("figures stored", summary.figures),
+        ("seconds", f"{summary.seconds:.1f}"),
+        ("articles/s", f"{(summary.done + summary.skipped + summary.failed) / summary.seconds:.1f}" if summary.seconds else "–"),
+    ]:
+        table.add_row(name, str(value))
+    console.print(table)
+    for failure in summary.failures[:20]:
+        console.print(f"[red]failed[/red] {failure.name}: {failure.reason}")
+    if len(summary.failures) > 20:
+        console.print(f"… and {len(summary.failures) - 20} more (see harvest_items for run {summary.run_id})")
+
+
+# -- harvest ----------------------------------------------------------------------------------
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def harvest(
+    ctx: typer.Context,
+    pmcid: Annotated[Optional[list[str]], typer.Option("--pmcid", help="PMCIDs (several after one flag, or repeat it).")] = None,
+    pmid: Annotated[Optional[list[str]], typer.Option("--pmid", help="PMIDs, converted with the PMC ID converter.")] = None,
+    doi: Annotated[Optional[list[str]], typer.Option("--doi", help="DOIs, converted with the PMC ID converter.")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", help="E-utilities search on PMC (open access only).")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Articles changed since DATE (YYYY-MM-DD), from the bucket inventory.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N articles.")] = None,
+    license: Annotated[str, typer.Option("--license", help="commercial | noncommercial | any")] = "any",
+    concurrency: Annotated[Optional[int], typer.Option(help="Articles fetched in parallel.")] = None,
+) -> None:
+    """Harvest from PMC's cloud bucket (Europe PMC as a second source)."""
+    from datetime import date
+
+    from figmine.settings import get_settings
+    from harvester.discovery import discover
+    from pipeline.harvest import RemoteFetcher, work_items
+    from store.db import session_factory
+
+    # `--pmcid A B C`: click hands B and C over as extra arguments; they belong to the last id flag
+    extra = list(ctx.args)
+    if extra and not (pmcid or pmid or doi):
+        raise typer.BadParameter(f"unexpected arguments: {' '.join(extra)}")
+    ids = _split_ids(pmcid, extra if pmcid else None) + _split_ids(pmid, extra if pmid and not pmcid else None)
+    ids += _split_ids(doi, extra if doi and not (pmcid or pmid) else None)
+    if not ids and not query and not since:
+        raise typer.BadParameter("give --pmcid/--pmid/--doi, --query or --since")
+    since_date = None
+    if since:
+        try:
+            since_date = date.fromisoformat(since)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--since wants YYYY-MM-DD, got {since!r}") from exc
+    _ensure_schema()
+    runner = _runner(license, concurrency)
+    settings = get_settings()
+    fetcher = RemoteFetcher(session_factory(), license_filter=license, use_europepmc=settings.use_europepmc)
+    refs = discover(ids=ids or None, query=query, since=since_date, limit=limit, source=fetcher.s3)
+    params = {"command": "harvest", "ids": ids, "query": query, "since": since, "limit": limit, "license": license}
+    total = min(len(ids), limit or len(ids)) if ids and not query and not since else None
+    summary = _run_with_progress(runner, work_items(refs, fetcher), params, total, "harvest")
+    raise typer.Exit(1 if summary.failed and not (summary.done or summary.skipped) else 0)
+
+
+# -- ingest -----------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders (bucket layout), .tar.gz OA packages, .nxml/.xml.")],
+    license: Annotated[str, typer.Option(help="commercial | noncommercial | any")] = "any",
+    concurrency: Annotated[Optional[int], typer.Option(help="Parallel workers.")] = None,
+) -> None:
+    """Ingest local files: a bucket-layout mirror, legacy OA packages or bare JATS files."""
+    import tempfile
+
+    from harvester.records import SourceError
+    from harvester.sources.local import iter_local_bundles
+    from pipeline.runner import WorkItem
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
+    _ensure_schema()
+    runner = _runner(license, concurrency)
+    with tempfile.TemporaryDirectory(prefix="figmine-ingest-") as tmp:
+        def items():
+            for entry in iter_local_bundles(list(paths), Path(tmp)):
+                if isinstance(entry, SourceError):
+                    name = entry.pmcid or str(entry)
+                    yield WorkItem(name=name, fetch=_raiser(entry))
+                else:
+                    yield WorkItem(name=entry.pmcid or entry.origin or str(entry.xml_path), fetch=_constant(entry))
+
+        summary = _run_with_progress(runner, items(), {"command": "ingest", "paths": [str(p) for p in paths],
+                                                       "license": license}, None, "ingest")
+    raise typer.Exit(0 if summary.done + summary.skipped > 0 or summary.failed == 0 else 1)
+
+
+def _raiser(error: Exception):
+    def fetch(_: Path):
+        raise error
+    return fetch
+
+
+def _constant(bundle):
+    return lambda _: bundle
+
+
+# -- stats / export ---------------------------------------------------------------------------
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Counts of articles, figures, citances, by source, licence, year and journal."""
+    from store.db import session_scope
+    from store.stats import corpus_stats
+
+    _ensure_schema()
+    with session_scope() as session:
+        data = corpus_stats(session)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="figmine corpus", show_header=False)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "–"
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    format: Annotated[str, typer.Option("--format", help="jsonl")] = "jsonl",
+    pmcid: Annotated[Optional[list[str]], typer.Option("--pmcid", help="Only these articles.")] = None,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="Copy figure images beside the file.")] = True,
+) -> None:
+    """Export figures (one record per figure) with their captions, citances and images."""
+    from figmine.settings import get_settings
+    from harvester.sources.pmc_metadata import normalise_pmcid
+    from store.blobs import open_blob_store
+    from store.db import session_scope
+    from store.exporters.jsonl import write_jsonl
+    from store.figure_records import iter_figure_rows
+
+    if format != "jsonl":
+        raise typer.BadParameter(f"unsupported format {format!r} (jsonl)")
+    ids = [normalise_pmcid(p) for p in _split_ids(pmcid)] or None
+    _ensure_schema()
+    blobs = open_blob_store(get_settings().blob_location)
+    with session_scope() as session, progress_bar("export", None) as (progress, task):
+        counts = write_jsonl(
+            iter_figure_rows(session, ids), out, blobs, with_images=images,
+            on_row=lambda c: progress.update(task, completed=c.figures, detail=f"{c.images} images"),
+        )
+    console.print(f"exported {counts.figures} figures ({counts.images} images) to {out}")

@@ -1,0 +1,1 @@
+"""Orchestration: harvest → parse → (detect → captions) → store, one article at a time."""

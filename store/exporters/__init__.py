@@ -1,0 +1,1 @@
+"""Exporters share one input (figure rows from store.figure_records) and differ only in format."""

@@ -1,0 +1,1 @@
+"""Subfigure detection: split compound figures into panels and read their labels (issue 3)."""

@@ -1,0 +1,105 @@
+"""`figmine harvest` end to end: a real S3 server (moto) on loopback holding a bucket-layout mirror of
+real OA articles, into a real PostgreSQL, with broken articles beside good ones."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+from support.s3_mirror import MIRROR_SOURCE, admin_client, moto_endpoint, unique_bucket  # noqa: F401
+from typer.testing import CliRunner
+
+from figmine.cli import app
+from harvester.sources.mirror_builder import build_mirror, load_articles
+
+OLD = datetime(2025, 1, 1, tzinfo=UTC)
+NEW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def bucket(moto_endpoint: str) -> str:  # noqa: F811
+    base = load_articles(MIRROR_SOURCE)
+    small = next(a for a in base if a.pmcid == "PMC3532326")
+    pone = max((a for a in base if a.pmcid == "PMC2924383"), key=lambda a: a.version)
+    extra = [
+        # wrong md5 for one figure: a per-article error, nothing else lost
+        replace(small, pmcid="PMC9000001", md5_overrides={"1756-0500-5-615-2.jpg": "0" * 32}, last_modified=OLD),
+        # a PDF and no figure files: figures come from the PDF
+        replace(pone, pmcid="PMC9000002", version=1, media={}, last_modified=NEW),
+        # non-commercial licence
+        replace(small, pmcid="PMC9000003", license_code="CC BY-NC", last_modified=OLD),
+    ]
+    name = unique_bucket()
+    build_mirror(admin_client(moto_endpoint), base + extra, bucket=name, inventory_at=datetime(2026, 11, 25, tzinfo=UTC))
+    return name
+
+
+@pytest.fixture
+def harvest_env(figmine_env, moto_endpoint, bucket, monkeypatch):  # noqa: F811
+    from store import db
+
+    monkeypatch.setenv("FIGMINE_PMC_S3_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("FIGMINE_PMC_BUCKET", bucket)
+    monkeypatch.setenv("FIGMINE_RETRIES", "2")
+    db.reset_caches()
+    return figmine_env
+
+
+def rows(url: str, sql: str) -> list:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql)))
+    finally:
+        engine.dispose()
+
+
+def harvest(*args: str):
+    result = CliRunner().invoke(app, ["harvest", *args], catch_exceptions=False)
+    return result
+
+
+def test_harvest_pmcids_from_bucket(harvest_env):
+    url = harvest_env["url"]
+    result = harvest("--pmcid", "PMC2924383", "PMC3532326", "PMC9000001", "PMC9000002", "--license", "any")
+    assert result.exit_code == 0, result.output
+
+    articles = {r.pmcid: r for r in rows(url, "SELECT pmcid, version, source, license_code, doi FROM articles")}
+    assert set(articles) == {"PMC2924383", "PMC3532326", "PMC9000002"}
+    assert articles["PMC2924383"].version == 2, "the highest version is harvested"
+    assert articles["PMC2924383"].source == "s3" and articles["PMC2924383"].license_code == "CC BY"
+
+    items = {r.item: r for r in rows(url, "SELECT item, status, reason FROM harvest_items")}
+    assert items["PMC9000001"].status == "failed"
+    assert "md5" in items["PMC9000001"].reason and "1756-0500-5-615-2.jpg" in items["PMC9000001"].reason
+
+    figures = rows(url, "SELECT f.source, f.image_key, f.width FROM figures f JOIN articles a ON a.id=f.article_id "
+                        "WHERE a.pmcid='PMC9000002'")
+    assert figures and all(f.source == "pdf" and f.image_key and f.width > 0 for f in figures), figures
+
+    # again: everything stored is skipped before any download, the broken one fails again
+    again = harvest("--pmcid", "PMC2924383", "PMC3532326", "PMC9000001")
+    assert again.exit_code == 0, again.output
+    last = rows(url, "SELECT item, status, reason FROM harvest_items WHERE run_id = (SELECT max(id) FROM harvest_runs)")
+    status = {r.item: r.status for r in last}
+    assert status == {"PMC2924383": "skipped", "PMC3532326": "skipped", "PMC9000001": "failed"}
+    assert all("already stored" in r.reason for r in last if r.status == "skipped")
+    run = rows(url, "SELECT status, done, skipped, failed FROM harvest_runs ORDER BY id DESC LIMIT 1")[0]
+    assert (run.status, run.done, run.skipped, run.failed) == ("finished", 0, 2, 1)
+
+
+def test_harvest_licence_filter_and_since(harvest_env):
+    url = harvest_env["url"]
+    result = harvest("--pmcid", "PMC3532326", "PMC9000003", "--license", "commercial")
+    assert result.exit_code == 0, result.output
+    assert [r.pmcid for r in rows(url, "SELECT pmcid FROM articles")] == ["PMC3532326"]
+    reason = rows(url, "SELECT reason FROM harvest_items WHERE item='PMC9000003'")[0].reason
+    assert "CC BY-NC" in reason
+
+    # the inventory says which versions changed since a date
+    since = harvest("--since", "2026-02-01", "--limit", "10")
+    assert since.exit_code == 0, since.output
+    changed = {r.item for r in rows(url, "SELECT item FROM harvest_items WHERE run_id = (SELECT max(id) FROM harvest_runs)")}
+    assert "PMC9000002.1" in changed and "PMC9000001.1" not in changed and "PMC9000003.1" not in changed

@@ -1,0 +1,129 @@
+"""End to end on real material: local packages and JATS files → PostgreSQL → JSONL export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from typer.testing import CliRunner
+
+from figmine.cli import app
+from store.models import Article, Citance, CitanceFigure, Figure, HarvestItem
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PACKAGES = sorted((FIXTURES / "packages").glob("*.tar.gz"))
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result
+
+
+def scalar(url: str, sql: str):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_ingest_real_oa_packages_then_skip_on_rerun(figmine_env):
+    url = figmine_env["url"]
+    result = invoke("ingest", *map(str, PACKAGES))
+    assert result.exit_code == 0, result.output
+    assert scalar(url, "SELECT count(*) FROM articles") == 3
+    # PLoS ONE 2010 (pmc2924383) has 4 figures, each with its JPEG in the package
+    assert scalar(url, "SELECT count(*) FROM figures f JOIN articles a ON a.id=f.article_id "
+                       "WHERE a.doi='10.1371/journal.pone.0012255' AND f.image_key IS NOT NULL") == 4
+    assert scalar(url, "SELECT count(*) FROM figures WHERE width > 0 AND height > 0 AND sha256 IS NOT NULL "
+                       "AND phash IS NOT NULL") >= 8
+    assert scalar(url, "SELECT count(*) FROM citances") > 10
+    assert scalar(url, "SELECT count(*) FROM citance_figures WHERE cardinality(panels) > 0") > 0
+    assert scalar(url, "SELECT count(DISTINCT license_code) FROM articles WHERE license_code IS NOT NULL") >= 1
+
+    figures_before = scalar(url, "SELECT count(*) FROM figures")
+    again = invoke("ingest", *map(str, PACKAGES))
+    assert again.exit_code == 0, again.output
+    assert scalar(url, "SELECT count(*) FROM articles") == 3
+    assert scalar(url, "SELECT count(*) FROM figures") == figures_before
+    last_run = scalar(url, "SELECT max(run_id) FROM harvest_items")
+    assert scalar(url, f"SELECT count(*) FROM harvest_items WHERE run_id={last_run} AND status='skipped'") == 3
+
+
+def test_export_jsonl_contract(figmine_env, tmp_path):
+    invoke("ingest", str(PACKAGES[0]), str(FIXTURES / "nxml"))
+    out = tmp_path / "export" / "figures.jsonl"
+    result = invoke("export", "--format", "jsonl", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records, "export wrote no figure"
+    required = {"pmcid", "version", "pmid", "doi", "license", "figure_id", "label", "caption", "image",
+                "width", "height", "sha256", "citances", "subfigures", "concepts", "modality"}
+    for record in records:
+        assert required <= record.keys(), f"missing {required - record.keys()}"
+        for citance in record["citances"]:
+            assert set(citance) == {"text", "section", "panels"}
+    with_image = [r for r in records if r["image"]]
+    assert with_image, "no exported figure has an image"
+    for record in with_image:
+        image = out.parent / record["image"]
+        assert image.is_file() and not Path(record["image"]).is_absolute()
+    # figures from bare JATS files have no image but are still exported
+    assert any(r["image"] is None for r in records)
+
+    only = tmp_path / "one.jsonl"
+    pmcid = next(r["pmcid"] for r in records if r["pmcid"])
+    invoke("export", "--format", "jsonl", "--out", str(only), "--pmcid", pmcid, "--no-images")
+    subset = [json.loads(line) for line in only.read_text().splitlines()]
+    assert subset and {r["pmcid"] for r in subset} == {pmcid}
+
+
+def test_bad_inputs_are_recorded_and_the_run_goes_on(figmine_env, tmp_path):
+    url = figmine_env["url"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "xxe.xml").write_text(
+        '<?xml version="1.0"?><!DOCTYPE article [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        '<article><front><article-meta><title-group><article-title>&xxe;</article-title></title-group>'
+        '</article-meta></front></article>'
+    )
+    laughs = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    (bad / "laughs.xml").write_text(
+        f'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY l0 "lol">{laughs}]><article><body><p>&l9;</p></body></article>'
+    )
+    (bad / "not-xml.nxml").write_bytes(b"\x89PNG\r\n\x1a\n this is not xml at all")
+    # a real package whose first figure is truncated
+    broken = tmp_path / "broken_pkg.tar.gz"
+    with tarfile.open(PACKAGES[0]) as src, tarfile.open(broken, "w:gz") as dst:
+        truncated_one = False
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if data is not None and member.name.endswith(".g001.jpg") and not truncated_one:
+                data = data[: len(data) // 3]
+                member.size = len(data)
+                truncated_one = True
+            dst.addfile(member, __import__("io").BytesIO(data) if data is not None else None)
+    good = FIXTURES / "nxml"
+    result = invoke("ingest", str(bad), str(broken), str(good))
+    assert result.exit_code == 0, result.output
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        items = {row.item: row for row in conn.execute(select(HarvestItem))}
+        failed = {k: v.reason for k, v in items.items() if v.status == "failed"}
+        assert any("not-xml" in k for k in failed), failed
+        assert all(v for v in failed.values()), "every failure says why"
+        assert "root:" not in json.dumps([r for r in conn.execute(text("SELECT title FROM articles")).scalars()])
+        partial = [v for v in items.values() if v.status == "partial"]
+        assert partial and "truncated" in partial[0].reason.lower()
+        # the broken package's other figures are stored with their images
+        n = conn.execute(text("SELECT count(*) FROM figures f JOIN articles a ON a.id=f.article_id "
+                              "WHERE a.doi='10.1371/journal.pone.0012255' AND image_key IS NOT NULL")).scalar()
+        assert n == 3
+        assert conn.execute(text("SELECT count(*) FROM articles")).scalar() >= len(list(good.rglob("*.*ml"))) - 2
+    engine.dispose()
