@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -42,8 +41,6 @@ def progress_bar(description: str, total: int | None) -> Iterator[tuple[Progress
         TimeRemainingColumn(),
         TextColumn("{task.fields[detail]}"),
         console=console,
-        disable=not sys.stderr.isatty() and False,
-        transient=False,
     )
     with progress:
         task = progress.add_task(description, total=total, detail="")

@@ -1,6 +1,6 @@
 """Fake E-utilities ESearch (with a history server) and PMC ID converter, served by `HttpStub`.
 
-Response shapes follow the real services (FORMATS.md §5, /work/shared/fixtures/oa-service): ESearch JSON
+Response shapes follow the real services (FORMATS.md §5; samples in tests/fixtures/oa-service): ESearch JSON
 `{"header": {...}, "esearchresult": {"count": "..", "retmax": "..", "retstart": "..", "querykey": "..",
 "webenv": "..", "idlist": [...]}}` with counts as strings and PMC UIDs without the "PMC" prefix; errors
 as HTTP 200 `{"esearchresult": {"ERROR": "..."}}`; rate-limit answers as 429 `{"error": "API rate limit
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from support.http_stub import HttpStub, StubRequest, StubResponse
 
-OA_FIXTURES = Path("/work/shared/fixtures/oa-service")
+OA_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "oa-service"
 ESEARCH_PATH = "/entrez/eutils/esearch.fcgi"
 IDCONV_PATH = "/tools/idconv/api/v1/articles/"
 IDCONV_OLD_PATH = "/pmc/utils/idconv/v1.0/"
