@@ -103,3 +103,34 @@ def test_harvest_licence_filter_and_since(harvest_env):
     assert since.exit_code == 0, since.output
     changed = {r.item for r in rows(url, "SELECT item FROM harvest_items WHERE run_id = (SELECT max(id) FROM harvest_runs)")}
     assert "PMC9000002.1" in changed and "PMC9000001.1" not in changed and "PMC9000003.1" not in changed
+
+
+def test_harvest_query_through_esearch_and_pmids_through_id_converter(harvest_env, monkeypatch):
+    from datetime import date
+
+    from support.http_stub import HttpStub
+    from support.ncbi_stub import IDCONV_PATH, FakeEutils, FakeIdConverter
+
+    from store import db
+
+    url = harvest_env["url"]
+    with HttpStub() as stub:
+        FakeEutils(records=[(2924383, date(2010, 8, 19)), (3532326, date(2012, 11, 1)),
+                            (2958805, date(2010, 10, 21))]).install(stub)
+        converter = FakeIdConverter()
+        converter.add({"pmcid": "PMC2958805", "pmid": "20975938", "doi": "10.1371/journal.pcbi.1000960"})
+        converter.install(stub)
+        monkeypatch.setenv("FIGMINE_EUTILS_URL", f"{stub.url}/entrez/eutils")
+        monkeypatch.setenv("FIGMINE_IDCONV_URL", f"{stub.url}{IDCONV_PATH}")
+        monkeypatch.setenv("FIGMINE_NCBI_RATE", "100")
+        db.reset_caches()
+
+        result = harvest("--query", "sound AND vision", "--limit", "2")
+        assert result.exit_code == 0, result.output
+        assert len(rows(url, "SELECT pmcid FROM articles")) == 2
+        term = stub.requests_to("/entrez/eutils/esearch.fcgi")[0].param("term")
+        assert "open access[filter]" in term
+
+        by_pmid = harvest("--pmid", "20975938")
+        assert by_pmid.exit_code == 0, by_pmid.output
+        assert "PMC2958805" in {r.pmcid for r in rows(url, "SELECT pmcid FROM articles")}
