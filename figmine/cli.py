@@ -178,7 +178,7 @@ def ingest(
         def items():
             for entry in iter_local_bundles(list(paths), Path(tmp)):
                 if isinstance(entry, SourceError):
-                    name = entry.pmcid or str(entry)
+                    name = entry.origin or entry.pmcid or str(entry)
                     yield WorkItem(name=name, fetch=_raiser(entry))
                 else:
                     yield WorkItem(name=entry.pmcid or entry.origin or str(entry.xml_path), fetch=_constant(entry))

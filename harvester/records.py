@@ -86,7 +86,10 @@ class ArticleBundle:
 class SourceError(Exception):
     """An article could not be fetched or read; recorded against that article, the run goes on."""
 
-    def __init__(self, message: str, *, pmcid: str | None = None, retriable: bool = False):
+    def __init__(
+        self, message: str, *, pmcid: str | None = None, retriable: bool = False, origin: str | None = None
+    ):
         super().__init__(message)
         self.pmcid = pmcid
         self.retriable = retriable
+        self.origin = origin  # the path or URL of the failed item, when known

@@ -87,9 +87,10 @@ def iter_local_bundles(paths: list[Path], workdir: Path) -> Iterator[ArticleBund
                 if bundle is not None:
                     yield bundle
         except SourceError as exc:
+            exc.origin = exc.origin or str(item.path)
             yield exc
         except (OSError, ValueError) as exc:  # the unexpected still only costs this one article
-            yield SourceError(f"{item.path}: {exc}", pmcid=item.pmcid)
+            yield SourceError(f"{item.path}: {exc}", pmcid=item.pmcid, origin=str(item.path))
 
 
 # --- discovery ------------------------------------------------------------------------------------
@@ -453,12 +454,23 @@ def _looks_like_jats(path: Path) -> bool:
     return b"<article" in head or b"<pmc-articleset" in head
 
 
+def _looks_like_xml(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        return False
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
 def _bundle_from_xml(item: _Item) -> ArticleBundle | None:
     path = item.path
     if not _looks_like_jats(path):
-        if item.explicit:
+        # .nxml is JATS by definition, and a file that is not even XML is broken input: both are
+        # reported. Other well-formed XML met while walking (inventories, listings) is not an article.
+        if item.explicit or path.suffix.lower() == ".nxml" or not _looks_like_xml(path):
             raise SourceError(f"{path} is not a JATS article (no <article> element near the start)")
-        return None  # other XML met while walking a folder (inventories, listings): not an article
+        return None
     bundle = ArticleBundle(source="xml", xml_path=path, pmcid=item.pmcid, version=item.version, origin=str(path))
     _attach_folder(bundle, path, item.siblings)
     return bundle
