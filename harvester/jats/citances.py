@@ -1,0 +1,202 @@
+"""Citances: the sentences of an article's text that cite its figures, down to the panel.
+
+Driven by the references rather than by the text: `article.iter("xref")` (fast, in C) finds every
+reference to a figure; only the paragraphs holding one are flattened and split into sentences.
+A paragraph is flattened once, with the character span of each xref, so each xref lands in
+exactly one sentence. All figure references of a sentence make one `Citance`.
+
+Counted as text: paragraphs, list items and table footnotes of `<body>`, of appendices (`<app>`)
+and of sub-articles (eLife decision letters, SciELO translations). Not counted: captions, table
+cells, titles, abstracts, reference lists, footnotes of `<back>`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from lxml import etree
+
+from harvester.jats.figure_index import FigureIndex
+from harvester.jats.panel_refs import FigureMention, parse_mention
+from harvester.jats.sentences import SentenceSplitter
+from harvester.jats.text import CAPTION_SKIP, BlockText, clean_text, flatten_block
+from harvester.records import Citance
+
+# the innermost of these around an xref decides whether it is running text
+_BLOCK_TAGS = frozenset({"p", "list-item", "def", "term", "td", "th", "title", "caption", "label", "attrib"})
+_TEXT_BLOCKS = frozenset({"p", "list-item", "def", "term"})
+_EXCLUDING = frozenset(
+    {"caption", "table", "fig", "fig-group", "ref-list", "abstract", "trans-abstract", "front",
+     "front-stub", "back", "article", "sub-article", "response", "floats-group", "floats-wrap",
+     "supplementary-material", "kwd-group", "title-group"}
+)
+_TEXT_ROOTS = frozenset({"body", "app"})
+# text between two figure xrefs that makes them a range: "Figs <xref>2</xref>–<xref>4</xref>"
+_RANGE_GAP = re.compile(r"\s*(?:[-‐‑–—−]|to|through)\s*", re.IGNORECASE)
+_FOLLOWING_MAX = 60  # characters after an xref searched for its panel letters
+# the figure word printed before an xref that holds only the number: "Fig. <xref>2</xref>B"
+_LABEL_BEFORE = re.compile(r"(?:(?:Supplementary|Suppl\.?)\s+)?(?:Figures?|Figs?\.?)\s*$", re.IGNORECASE)
+_STARTS_WITH_NUMBER = re.compile(r"[Ss]?\d")
+
+
+def extract_citances(article: etree._Element, index: FigureIndex) -> list[Citance]:
+    """One `Citance` per sentence citing a figure, in document order."""
+    if not index.ids:
+        return []
+    blocks: dict[etree._Element, str | None] = {}
+    section_titles: dict[etree._Element, str | None] = {}
+    ids = index.ids
+    for xref in article.iter("xref"):
+        rid = xref.get("rid")
+        # most xrefs are citations (rid="B12"): one set lookup rejects them
+        if rid is None or (rid not in ids and (" " not in rid or not any(r in ids for r in rid.split()))):
+            continue
+        block = _enclosing_block(xref)
+        if block is None or block in blocks:
+            continue
+        is_text, section = _placement(block, section_titles)
+        if is_text:
+            blocks[block] = section
+    citances: list[Citance] = []
+    for block, section in blocks.items():
+        citances.extend(_block_citances(flatten_block(block, index.ids), section, index))
+    return citances
+
+
+def _enclosing_block(xref: etree._Element) -> etree._Element | None:
+    for anc in xref.iterancestors():
+        tag = anc.tag
+        if tag in _BLOCK_TAGS:
+            return anc if tag in _TEXT_BLOCKS else None
+        if tag in _EXCLUDING or tag in _TEXT_ROOTS:
+            return None
+    return None
+
+
+def _placement(block: etree._Element, titles: dict[etree._Element, str | None]) -> tuple[bool, str | None]:
+    """(is running text, title of the innermost titled `<sec>`) of a paragraph-like block."""
+    section: str | None = None
+    for anc in block.iterancestors():
+        tag = anc.tag
+        if tag == "sec":
+            if section is None:
+                if anc not in titles:  # cached: a section holds many cited paragraphs
+                    titles[anc] = clean_text(anc.find("title"), skip=CAPTION_SKIP) or None
+                section = titles[anc]
+        elif tag in _TEXT_ROOTS:
+            return True, section
+        elif tag in _EXCLUDING:
+            return False, None
+    return False, None
+
+
+def _block_citances(block: BlockText, section: str | None, index: FigureIndex) -> list[Citance]:
+    text = block.text
+    if not block.xrefs:
+        return []
+    splitter = SentenceSplitter(text, protected=[(s, e) for s, e, _ in block.xrefs], breaks=block.breaks)
+    xref_starts = [s for s, _, _ in block.xrefs]
+
+    citances: list[Citance] = []
+    current: Citance | None = None
+    current_sentence: tuple[int, int] | None = None
+    prev_end, prev_targets = -1, None
+    ids = index.ids
+    for start, end, rid in block.xrefs:
+        rids = [r for r in rid.split() if r in ids]
+        # panels may follow the xref: read on up to the next figure xref
+        k = bisect.bisect_right(xref_starts, start)
+        stop = xref_starts[k] if k < len(xref_starts) else len(text)
+        mentions = parse_mention(text[start:end], text[end : min(stop, end + _FOLLOWING_MAX)])
+        targets = resolve_targets(mentions, rids, index)
+        if current_sentence is not None and current_sentence[0] <= start and end <= current_sentence[1]:
+            sentence = current_sentence  # another reference in the same sentence
+        else:
+            sentence = splitter.sentence_at(start, end)
+        if sentence != current_sentence:
+            current = Citance(text=text[sentence[0] : sentence[1]], section=section, figure_ids=[], panels=[])
+            citances.append(current)
+            current_sentence = sentence
+            prev_targets = None
+        assert current is not None
+        if prev_targets and targets and _RANGE_GAP.fullmatch(text, prev_end, start):
+            targets = _join_range(prev_targets, targets, index) + targets
+        for fid, panels in targets:
+            _add(current, fid, panels)
+        printed = _printed(text, start, end, mentions)
+        if printed:
+            current.xref_texts.append(printed)
+        prev_end, prev_targets = end, targets
+    return citances
+
+
+def _printed(text: str, start: int, end: int, mentions: list[FigureMention]) -> str:
+    """The reference as a reader sees it: the xref text widened to the figure word before it and
+    the panel letters after it ("Fig. <xref>2</xref>B" → "Fig. 2B")."""
+    if mentions:
+        end = max(end, start + mentions[-1].end)  # mention offsets count from the xref start
+    if _STARTS_WITH_NUMBER.match(text, start):
+        before = _LABEL_BEFORE.search(text, max(0, start - 24), start)
+        if before is not None:
+            start = before.start()
+    return text[start:end].strip()
+
+
+def _join_range(
+    before: list[tuple[str, list[str]]], after: list[tuple[str, list[str]]], index: FigureIndex
+) -> list[tuple[str, list[str]]]:
+    """Figures (or panels) between two xrefs joined by a dash: "Figs 2–4", "Fig. 2A–C"."""
+    (first, first_panels), (last, last_panels) = before[-1], after[0]
+    if first == last:
+        if first_panels and last_panels:
+            lo, hi = ord(first_panels[-1]), ord(last_panels[0])
+            if 1 < hi - lo <= 25:
+                return [(first, [chr(c) for c in range(lo + 1, hi)])]
+        return []
+    return [(fid, []) for fid in index.between(first, last)]
+
+
+def resolve_targets(
+    mentions: list[FigureMention], rids: list[str], index: FigureIndex
+) -> list[tuple[str, list[str]]]:
+    """Pair the numbers a reference prints with the figures its rid names.
+
+    One rid: every panel belongs to it (a printed range "Figs 2–4" with one rid is completed by
+    number). Several rids ("F1 F2"): panels go to the rid whose label has the printed number,
+    else by position.
+    """
+    if len(rids) == 1 and len(mentions) == 1:
+        return [(rids[0], mentions[0].panels)]
+    if len(rids) == 1:
+        ids = [rids[0]] * len(mentions)
+    else:
+        numbers = [index.number(r) for r in rids]
+        ids = []
+        for i, mention in enumerate(mentions):
+            fid = None
+            if mention.number is not None:
+                fid = next((r for r, n in zip(rids, numbers) if n == mention.number), None)
+            ids.append(fid or rids[min(i, len(rids) - 1)])
+    out: dict[str, list[str]] = {}
+    for i, (mention, fid) in enumerate(zip(mentions, ids)):
+        if i > 0 and mentions[i - 1].range_to_next:
+            prev = ids[i - 1]
+            if len(rids) == 1 and mention.number is not None and mention.number != mentions[i - 1].number:
+                fid = index.lookup(mention.number, like=prev) or fid
+            for mid in index.between(prev, fid):
+                out.setdefault(mid, [])
+        panels = out.setdefault(fid, [])
+        panels.extend(p for p in mention.panels if p not in panels)
+    for rid in rids:
+        out.setdefault(rid, [])
+    return list(out.items())
+
+
+def _add(citance: Citance, fid: str, panels: list[str]) -> None:
+    if fid not in citance.figure_ids:
+        citance.figure_ids.append(fid)
+    if panels:
+        have = citance.panels_by_figure.setdefault(fid, [])
+        have.extend(p for p in panels if p not in have)
+        citance.panels.extend(p for p in panels if p not in citance.panels)

@@ -1,0 +1,212 @@
+"""Split scientific prose into sentences, by character offset.
+
+A rule-based splitter tuned for biomedical text: a sentence ends at `.`, `!`, `?` or `…` followed
+by whitespace and a capital letter (or an opening bracket/quote), after any closing brackets,
+flattened superscript citations (`end.12,13 Next`) or bracketed citations (`end.[12] Next`). It does not
+end after abbreviations ("Fig.", "Figs.", "et al.", "e.g.", "i.e.", "vs.", "approx.", "ca.", ...),
+inside decimals ("3.5", "p < 0.05") or inside an `<xref>`, nor after a personal initial ("J. Smith",
+"E. coli"); a single capital letter ends a sentence only in panel context ("Fig. 4A and B. The").
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Sequence
+
+ABBREVIATIONS = frozenset(
+    """
+    fig figs al e.g i.e eg ie vs approx appr ca cf ref refs eq eqs eqn eqns no nos vol vols
+    suppl supp sup sect ch chap p pp dr prof mr mrs ms st jr sr resp viz incl sp subsp ssp
+    var cv tab tabs
+    """.split()
+)
+# words that open a sentence after a single-letter token ("... vitamin D. The ...")
+SENTENCE_STARTERS = frozenset(
+    """
+    The This These That Those There Their We Our In To It Its As A An For When While Since
+    Although Because Finally Next Similarly Importantly Notably Interestingly Together Taken
+    Collectively Consistent Consistently After Before Using Upon Overall Of On At By With Both All
+    Each No Neither Unlike Given Despite Among Compared Surprisingly Indeed Additionally However
+    Thus Therefore Moreover Furthermore Here Hence Then Thereby Further Such Only Most Many Some
+    Figure Fig Figs Table Supplementary
+    """.split()
+)
+_PANEL_CONTEXT = frozenset({"and", "or", "to", "through", "panel", "panels", "&"})
+_TERMINATOR_CHARS = ".!?…"
+_TERMINATOR_RUN = re.compile(r"[.!?…]+")
+# citation numbers printed right after the full stop (a flattened superscript): "cells.12,13 Next"
+_SUPERSCRIPT_CITATION = re.compile(r"\d{1,3}(?:[-–,]\d{1,3})*(?=\s)")
+_CLOSERS = frozenset(")]}\"'”’»")
+_OPENERS = frozenset("([\"'“‘«")
+_BRACKET_CITATION = re.compile(r"\[\d+(?:\s*[-–,]\s*\d+)*\]")
+_DOTTED_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+# a sentence may open with "2D", "3D", "5-HT", "18S" but not with a bare number ("Fig. 2")
+_NUMERIC_START = re.compile(r"\d+(?:[A-Z]|-[A-Za-z])")
+_WORD_AFTER = re.compile(r"[\"'“‘«(\[]*([A-Za-z]+)")
+
+
+def split_sentences(
+    text: str,
+    *,
+    protected: Sequence[tuple[int, int]] = (),
+    breaks: Iterable[int] = (),
+) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) of `text`, whitespace trimmed, in order.
+
+    `protected` spans (xrefs) never hold a sentence end; `breaks` are forced boundaries.
+    """
+    return SentenceSplitter(text, protected=protected, breaks=breaks).split()
+
+
+class SentenceSplitter:
+    """Sentence boundaries of one text, decided lazily.
+
+    Citances only need the sentences around figure references, so `sentence_at` judges just the
+    full stops next to a position (found with str.rfind / one regex search); `split` judges them
+    all. Judgements are cached.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        protected: Sequence[tuple[int, int]] = (),
+        breaks: Iterable[int] = (),
+    ) -> None:
+        self.text = text
+        self.n = len(text)
+        self._prot_starts = [s for s, _ in protected]
+        self._prot_ends = [e for _, e in protected]
+        self._breaks = sorted(b for b in set(breaks) if 0 < b < self.n)
+        self._term_chars = [c for c in _TERMINATOR_CHARS if c in text]
+        self._judged: dict[int, int | None] = {}
+
+    def split(self) -> list[tuple[int, int]]:
+        bounds = set(self._breaks)
+        for m in _TERMINATOR_RUN.finditer(self.text):
+            b = self._boundary(m.start(), m.end())
+            if b is not None:
+                bounds.add(b)
+        bounds.add(self.n)
+        spans: list[tuple[int, int]] = []
+        start = 0
+        for end in sorted(bounds):
+            if end > start:
+                span = self._trim(start, end)
+                if span is not None:
+                    spans.append(span)
+                start = end
+        return spans
+
+    def sentence_at(self, start: int, end: int) -> tuple[int, int]:
+        """The trimmed span of the sentence holding the text between `start` and `end`."""
+        if end <= start and start > 0:
+            start = end = start - 1  # an empty xref belongs to the text it is glued to
+        text = self.text
+        lo, pos = 0, start
+        while self._term_chars:  # walk back over full stops until one ends a sentence
+            i = max(text.rfind(c, 0, pos) for c in self._term_chars)
+            if i < 0:
+                break
+            run_start, run_end = i, i + 1
+            while run_start > 0 and text[run_start - 1] in _TERMINATOR_CHARS:
+                run_start -= 1
+            while run_end < self.n and text[run_end] in _TERMINATOR_CHARS:
+                run_end += 1
+            b = self._boundary(run_start, run_end)
+            if b is not None and b <= start:
+                lo = b
+                break
+            pos = run_start
+        kb = bisect.bisect_right(self._breaks, start) - 1
+        if kb >= 0:
+            lo = max(lo, self._breaks[kb])
+        hi, pos = self.n, end
+        while True:  # and forward
+            m = _TERMINATOR_RUN.search(text, pos)
+            if m is None:
+                break
+            b = self._boundary(m.start(), m.end())
+            if b is not None and b >= end:
+                hi = b
+                break
+            pos = m.end()
+        kb = bisect.bisect_left(self._breaks, end)
+        if kb < len(self._breaks):
+            hi = min(hi, self._breaks[kb])
+        return self._trim(lo, hi) or (start, end)
+
+    def _trim(self, s: int, e: int) -> tuple[int, int] | None:
+        text = self.text
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        return (s, e) if e > s else None
+
+    def _boundary(self, i: int, j: int) -> int | None:
+        """Where the sentence ends if the terminator run text[i:j] ends one, else None."""
+        if i in self._judged:
+            return self._judged[i]
+        result = self._judge(i, j)
+        self._judged[i] = result
+        return result
+
+    def _judge(self, i: int, j: int) -> int | None:
+        text, n = self.text, self.n
+        if self._prot_starts:
+            k = bisect.bisect_right(self._prot_starts, i) - 1
+            if k >= 0 and i < self._prot_ends[k]:
+                return None  # inside an xref ("Fig. 2")
+        run_end = j
+        while j < n and text[j] in _CLOSERS:  # closing brackets and citations stay with the sentence
+            j += 1
+        cit = _BRACKET_CITATION.match(text, j)
+        if cit is None and i > 0 and not text[i - 1].isdigit():
+            cit = _SUPERSCRIPT_CITATION.match(text, j)
+        if cit is not None:
+            j = cit.end()
+        if j >= n:
+            return n
+        if j + 1 >= n or not text[j].isspace():
+            return None  # "3.5", "e.g.,", "end.The"
+        nxt = text[j + 1]
+        if not (
+            nxt.isupper()
+            or (nxt in _OPENERS and j + 2 < n and (text[j + 2].isupper() or text[j + 2].isdigit()))
+            or (nxt.isdigit() and _NUMERIC_START.match(text, j + 1))
+        ):
+            return None
+        if run_end - i == 1 and text[i] == "." and _is_abbreviation(text, i, j + 1):
+            return None
+        return j
+
+
+def _is_abbreviation(text: str, dot: int, next_start: int) -> bool:
+    """Whether the `.` at `dot` closes an abbreviation or an initial rather than a sentence."""
+    ws = dot - 1
+    while ws >= 0 and not text[ws].isspace():
+        ws -= 1
+    token = text[ws + 1 : dot].lstrip("([\"'“‘«")
+    if not token:
+        return False
+    lower = token.lower()
+    if lower in ABBREVIATIONS or _DOTTED_ABBREVIATION.fullmatch(token):
+        return True
+    if len(token) == 1 and token.isupper():
+        # "J. Smith", "E. coli" are initials; "Fig. 4A and B. The" ends a sentence
+        prev_end = ws
+        while prev_end > 0 and text[prev_end - 1].isspace():
+            prev_end -= 1
+        prev_start = prev_end
+        while prev_start > 0 and not text[prev_start - 1].isspace():
+            prev_start -= 1
+        prev = text[prev_start:prev_end]
+        if prev.lower() in _PANEL_CONTEXT or prev.endswith((",", "–", "-", ";")):
+            return False
+        word = _WORD_AFTER.match(text, next_start)
+        if word is not None and word.group(1) in SENTENCE_STARTERS:
+            return False
+        return True
+    return False

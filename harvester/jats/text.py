@@ -1,0 +1,391 @@
+"""Flatten JATS mixed content to clean, whitespace-normalised text.
+
+* `clean_text` (titles, labels, captions): every word kept, styling (italic, bold, sup, sub, ...)
+  flattened, block elements (p, title, list-item, ...) separated by one space so that words of
+  neighbouring blocks never run together, formulas rendered as readable text.
+* `flatten_block` (a paragraph that cites figures): the same inline rules, but nested blocks
+  (lists, figures, tables, quotes inside a `<p>`) are left out and mark a hard sentence break, and
+  the character span of each wanted `<xref>` is recorded so that citances can be cut from the
+  text by offset. Whitespace is collapsed while the text is built, so offsets index the result.
+
+`clean_text` has two paths with identical output: an element holding only inline styling (most
+captions) is serialised by libxml2 and its tags stripped with one regex (C speed); one holding
+anything that needs a decision (formulas, lists, skipped elements, entity references) is walked
+element by element in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html.entities import name2codepoint
+
+from lxml import etree
+
+from harvester.jats.secure_xml import MATHML_NS
+
+def squash(text: str) -> str:
+    """Whitespace runs collapsed to one space, ends trimmed (str.split is C-fast; re's \\s+ is not)."""
+    return " ".join(text.split())
+_ENTITY_CHARS = {name: chr(cp) for name, cp in name2codepoint.items()}
+
+MML_MATH = MATHML_NS + "math"
+_MML_SKIP = frozenset({MATHML_NS + "annotation", MATHML_NS + "annotation-xml", "annotation", "annotation-xml"})
+
+# elements that are blocks of text: a space goes before and after them
+BLOCK_TAGS = frozenset(
+    {
+        "p", "title", "label", "list", "list-item", "def-list", "def-item", "term", "def",
+        "disp-quote", "sec", "caption", "table", "thead", "tbody", "tr", "td", "th", "break",
+        "attrib", "statement", "boxed-text", "fn", "table-wrap-foot", "speech", "speaker",
+        "verse-group", "verse-line", "preformat", "code", "array", "disp-formula-group",
+        "glossary", "ack", "notes", "address", "license-p", "copyright-statement",
+    }
+)
+# never text: images, identifiers, long descriptions for screen readers
+QUIET_SKIP = frozenset(
+    {"graphic", "inline-graphic", "media", "object-id", "alt-text", "long-desc", "permissions"}
+)
+# inside captions the embedded supplementary files are separate objects, not caption text
+CAPTION_SKIP = QUIET_SKIP | {"supplementary-material"}
+# inside titles, footnote/citation markers would glue digits onto words
+TITLE_SKIP = QUIET_SKIP | {"xref", "fn"}
+# nested blocks inside a cited paragraph: their own text is a separate block
+NESTED_BLOCKS = frozenset(
+    {
+        "p", "list", "list-item", "fig", "fig-group", "table-wrap", "table-wrap-group", "table",
+        "disp-quote", "boxed-text", "def-list", "statement", "supplementary-material",
+        "chem-struct-wrap", "preformat", "code", "speech", "verse-group", "array", "ref-list",
+        "sec", "glossary", "disp-formula-group", "question", "answer",
+    }
+)
+PARAGRAPH_QUIET_SKIP = QUIET_SKIP | {"fn"}
+FORMULA_TAGS = frozenset({"inline-formula", "disp-formula"})
+
+
+class TextBuilder:
+    """Accumulates text with whitespace collapsed on the fly, so `length` is a valid offset."""
+
+    __slots__ = ("parts", "length", "_space", "breaks")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self._space = True  # True at the start: leading whitespace is dropped
+        self.breaks: list[int] = []
+
+    def add(self, text: str) -> None:
+        # most pieces need no normalisation; isprintable() is False for any whitespace but " "
+        if "  " in text or not text.isprintable():
+            core = " ".join(text.split())
+            lead = " " if text[0].isspace() else ""
+            text = lead + core + (" " if core and text[-1].isspace() else "")
+        if not text:
+            return
+        if text[0] == " " and self._space:
+            text = text[1:]
+            if not text:
+                return
+        self.parts.append(text)
+        self.length += len(text)
+        self._space = text[-1] == " "
+
+    def space(self) -> None:
+        if not self._space:
+            self.parts.append(" ")
+            self.length += 1
+            self._space = True
+
+    def hard_break(self) -> None:
+        self.space()
+        if not self.breaks or self.breaks[-1] != self.length:
+            self.breaks.append(self.length)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def entity_text(el: etree._Element) -> str:
+    """Text of an unexpanded entity reference: HTML named characters only (never a SYSTEM entity)."""
+    return _ENTITY_CHARS.get(el.name, "")
+
+
+# --- serialised fast path ---------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+_ESCAPE = re.compile(r"&(?:(lt|gt|amp|quot|apos)|#(\d+)|#x([0-9a-fA-F]+));")
+_ESCAPED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+_SEPARATING_TAGS = re.compile(r"</?(?:p|title)(?:\s[^>]*)?/?>")
+
+
+def _unescape_match(m: re.Match[str]) -> str:
+    if m.group(1):
+        return _ESCAPED[m.group(1)]
+    return chr(int(m.group(2))) if m.group(2) else chr(int(m.group(3), 16))
+
+
+def _plain(xml: str) -> str:
+    """Text of a serialised fragment that holds only inline tags."""
+    if "<" in xml:
+        xml = _TAG.sub("", xml)
+    if "&" in xml:
+        xml = _ESCAPE.sub(_unescape_match, xml)
+    return xml
+
+
+_OPEN_TAG_NAME = re.compile(r"<([^\s/>!?]+)")
+_ENTITY_REF = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
+_FORMULA_NAMES = FORMULA_TAGS | {"math", "mml:math", "tex-math"}
+
+
+def _needs_walk(xml: str, start: int, end: int, special: frozenset[str]) -> bool:
+    """Whether serialised content holds anything the tag-stripping path cannot render: a tag in
+    `special` (decisions to take), a namespace-prefixed element (MathML) or an unexpanded entity."""
+    names = _OPEN_TAG_NAME.findall(xml, start, end)
+    if names and (not special.isdisjoint(names) or any(":" in name for name in names)):
+        return True
+    return "&" in xml and _ENTITY_REF.search(xml, start, end) is not None
+
+
+def _serialise(el: etree._Element) -> tuple[str, int, int]:
+    """(xml, start, end): the element serialised, and the span of its content inside the xml."""
+    xml = etree.tostring(el, encoding="unicode", with_tail=False)
+    start = xml.find(">") + 1
+    if xml[start - 2] == "/":
+        return xml, start, start  # <p/>
+    return xml, start, xml.rfind("</")
+
+
+# --- clean text -----------------------------------------------------------------------------
+
+
+def clean_text(el: etree._Element | None, *, skip: frozenset[str] = QUIET_SKIP, xml: str | None = None) -> str:
+    """Clean text of `el` (without its tail): inline styling flattened, blocks space-separated.
+
+    `xml` may pass the element already serialised (captions are serialised anyway)."""
+    if el is None:
+        return ""
+    if xml is None:
+        xml, start, end = _serialise(el)
+    else:
+        start = xml.find(">") + 1
+        end = start if xml[start - 2] == "/" else xml.rfind("</")
+    if not _needs_walk(xml, start, end, _clean_special(skip)):
+        return squash(_plain(_SEPARATING_TAGS.sub(" ", xml[start:end])))
+    return clean_text_walk(el, skip=skip)
+
+
+@lru_cache(maxsize=16)
+def _clean_special(skip: frozenset[str]) -> frozenset[str]:
+    return skip | _FORMULA_NAMES | (BLOCK_TAGS - {"p", "title"})
+
+
+def clean_text_walk(el: etree._Element, *, skip: frozenset[str] = QUIET_SKIP) -> str:
+    """`clean_text` by walking every element (the general path)."""
+    parts: list[str] = []
+    _walk_clean(el, parts, skip)
+    return squash("".join(parts))
+
+
+def _walk_clean(el: etree._Element, parts: list[str], skip: frozenset[str]) -> None:
+    if el.text:
+        parts.append(el.text)
+    for child in el:
+        tag = child.tag
+        if tag.__class__ is not str:
+            if tag is etree.Entity:
+                parts.append(entity_text(child))
+        elif tag in skip:
+            pass
+        elif tag in FORMULA_TAGS or tag == MML_MATH:
+            parts.append(" " if tag == "disp-formula" else "")
+            parts.append(formula_text(child))
+            parts.append(" " if tag == "disp-formula" else "")
+        elif tag in BLOCK_TAGS:
+            parts.append(" ")
+            _walk_clean(child, parts, skip)
+            parts.append(" ")
+        elif len(child):
+            _walk_clean(child, parts, skip)
+        elif child.text:  # a leaf such as <italic>word</italic>: no recursion needed
+            parts.append(child.text)
+        if child.tail:
+            parts.append(child.tail)
+
+
+# --- formulas -------------------------------------------------------------------------------
+
+_TEX_DOC = re.compile(r"\\begin\{document\}(.*?)\\end\{document\}", re.DOTALL)
+_TEX_PREAMBLE = re.compile(r"\\(?:documentclass|usepackage)(?:\[[^\]]*\])?\{[^}]*\}|\\setlength\{[^}]*\}\{[^}]*\}")
+
+
+def formula_text(el: etree._Element) -> str:
+    """Readable text of a formula: MathML flattened (x^2, a/b), else TeX source without preamble."""
+    if el.tag == MML_MATH:
+        math = el
+    else:
+        math = next(el.iter(MML_MATH, "math", "mml:math"), None)
+    if math is not None:
+        return squash(_mathml(math))
+    tex = next(el.iter("tex-math"), None)
+    if tex is not None:
+        return tex_text("".join(tex.itertext()))
+    return clean_text_walk(el, skip=QUIET_SKIP | {"label"})
+
+
+def tex_text(source: str) -> str:
+    """TeX source without the LaTeX document wrapper PMC puts around it."""
+    body = _TEX_DOC.search(source)
+    text = body.group(1) if body else _TEX_PREAMBLE.sub("", source)
+    text = text.replace("$$", " ").replace("$", " ")
+    return squash(text)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+def _mathml(el: etree._Element) -> str:
+    tag = el.tag
+    if tag.__class__ is not str or tag in _MML_SKIP:
+        return ""
+    name = _local(tag)
+    children = [c for c in el if c.tag.__class__ is str and c.tag not in _MML_SKIP]
+    if not children:
+        return "".join(el.itertext()).strip()
+    parts = [_mathml(c) for c in children]
+    if name in ("msup", "msub") and len(parts) == 2:
+        return f"{parts[0]}{'^' if name == 'msup' else '_'}{_group(parts[1])}"
+    if name == "msubsup" and len(parts) == 3:
+        return f"{parts[0]}_{_group(parts[1])}^{_group(parts[2])}"
+    if name == "mfrac" and len(parts) == 2:
+        return f"{_group(parts[0])}/{_group(parts[1])}"
+    if name == "msqrt":
+        return f"√{_group(''.join(parts))}"
+    if name == "mroot" and len(parts) == 2:
+        return f"root{_group(parts[1])}{_group(parts[0])}"
+    return "".join(parts)
+
+
+def _group(text: str) -> str:
+    return text if len(text) <= 1 or text.isalnum() else f"({text})"
+
+
+# --- cited paragraphs -------------------------------------------------------------------------
+
+
+@dataclass
+class BlockText:
+    """A paragraph flattened for sentence splitting.
+
+    `xrefs` holds (start, end, rid) of each wanted `<xref>`; `breaks` the offsets where a nested
+    block was cut out (a sentence never runs across them).
+    """
+
+    text: str
+    xrefs: list[tuple[int, int, str]] = field(default_factory=list)
+    breaks: list[int] = field(default_factory=list)
+
+
+def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
+    """Flatten one paragraph-like element, recording the span of each `<xref>` with a rid in
+    `wanted` (the figure ids) and the hard breaks left by nested blocks.
+
+    The walk only appends raw strings and remembers where xrefs and breaks fall among them;
+    whitespace is then collapsed once per stretch between marks, so the per-element cost stays
+    at a list append. (A serialise-and-strip path measured slower: cited paragraphs are short and
+    hold many xrefs.)"""
+    parts: list[str] = []
+    marks: list[tuple[int, int, str]] = []  # (index in parts, mark kind, rid)
+    _walk_block(el, parts, marks, wanted)
+    b = TextBuilder()
+    xrefs: list[tuple[int, int, str]] = []
+    opened: list[int] = []
+    done = 0
+    for index, kind, rid in marks:
+        if index > done:
+            b.add("".join(parts[done:index]))
+            done = index
+        if kind == _OPEN:
+            opened.append(b.length)
+        elif kind == _CLOSE:
+            xrefs.append((opened.pop(), b.length, rid))
+        else:
+            b.hard_break()
+    if done < len(parts):
+        b.add("".join(parts[done:]))
+    return _finish(b, sorted(xrefs))
+
+
+def _is_wanted(rid: str | None, wanted: Collection[str]) -> bool:
+    if not rid:
+        return False
+    return rid in wanted or (" " in rid and any(r in wanted for r in rid.split()))
+
+
+def _finish(b: TextBuilder, xrefs: Iterable[tuple[int, int, str]]) -> BlockText:
+    text = b.text().rstrip()
+    # spans may include a space that the builder kept at an element's edge
+    spans = [(*_trim(text, s, e), rid) for s, e, rid in xrefs]
+    return BlockText(text, spans, [x for x in b.breaks if x < len(text)])
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    end = min(end, len(text))
+    start = min(start, end)
+    while start < end and text[start] == " ":
+        start += 1
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    return start, end
+
+
+_OPEN, _CLOSE, _BREAK = range(3)
+_XREF, _QUIET, _NESTED, _FORMULA, _DISP_FORMULA, _BLOCK, _ENTITY = range(1, 8)
+# what the paragraph walker does with each tag; absent = inline, walked through
+_KIND: dict[object, int] = {tag: _BLOCK for tag in BLOCK_TAGS}
+_KIND.update({tag: _NESTED for tag in NESTED_BLOCKS})
+_KIND.update({tag: _QUIET for tag in PARAGRAPH_QUIET_SKIP})
+_KIND.update({"inline-formula": _FORMULA, MML_MATH: _FORMULA, "disp-formula": _DISP_FORMULA})
+_KIND.update({"xref": _XREF, etree.Entity: _ENTITY, etree.Comment: _QUIET, etree.ProcessingInstruction: _QUIET})
+
+
+def _walk_block(
+    el: etree._Element, parts: list[str], marks: list[tuple[int, int, str]], wanted: Collection[str]
+) -> None:
+    append = parts.append
+    text = el.text
+    if text:
+        append(text)
+    for child in el:
+        kind = _KIND.get(child.tag, 0)
+        if kind == 0 or kind == _XREF:
+            rid = child.get("rid") if kind else None
+            if rid and _is_wanted(rid, wanted):
+                marks.append((len(parts), _OPEN, rid))
+                _walk_block(child, parts, marks, wanted)
+                marks.append((len(parts), _CLOSE, rid))
+            elif len(child):  # inline styling
+                _walk_block(child, parts, marks, wanted)
+            else:  # most often a leaf such as <italic>word</italic>
+                text = child.text
+                if text:
+                    append(text)
+        elif kind == _NESTED:
+            append(" ")
+            marks.append((len(parts), _BREAK, ""))
+        elif kind == _FORMULA:
+            append(formula_text(child))
+        elif kind == _DISP_FORMULA:
+            append(f" {formula_text(child)} ")
+        elif kind == _BLOCK:
+            append(" ")
+            _walk_block(child, parts, marks, wanted)
+            append(" ")
+        elif kind == _ENTITY:
+            append(entity_text(child))
+        text = child.tail
+        if text:
+            append(text)
