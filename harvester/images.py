@@ -74,7 +74,8 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
             im = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"decompression bomb refused: {name}: {exc}") from exc
-        except UnidentifiedImageError as exc:
+        except (UnidentifiedImageError, ImportError) as exc:
+            # ImportError: Ultralytics patches Image.open to load an optional HEIF plugin on failure
             raise ImageError(f"not a readable image: {name}") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"corrupt image header: {name}: {exc}") from exc
