@@ -198,6 +198,15 @@ def _constant(bundle):
     return lambda _: bundle
 
 
+# -- captions ---------------------------------------------------------------------------------
+@app.command("split-caption")
+def split_caption() -> None:
+    """JSON lines {"id", "caption"[, "caption_xml"]} on stdin → {"id", "subcaptions": [...]} on stdout."""
+    from captions.split_cli import run_stdio
+
+    run_stdio()
+
+
 # -- stats / export ---------------------------------------------------------------------------
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:

@@ -27,14 +27,16 @@ def store_article(session: Session, prepared: PreparedArticle) -> StoreOutcome:
     """Store `prepared` inside the caller's transaction (the caller commits)."""
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": prepared.key})
     existing = session.execute(
-        select(Article.id, Article.version, Article.content_hash).where(Article.article_key == prepared.key)
+        select(Article.id, Article.version, Article.content_hash, Article.xml_sha256, Article.file_hashes).where(
+            Article.article_key == prepared.key
+        )
     ).one_or_none()
     bundle, parsed = prepared.bundle, prepared.parsed
     version = bundle.version
     if existing is not None:
         if existing.version is not None and version is not None and existing.version > version:
             return StoreOutcome("older", existing.id)
-        if existing.content_hash == prepared.content_hash:
+        if existing.content_hash == prepared.content_hash or _adds_nothing(existing, prepared):
             return StoreOutcome("unchanged", existing.id)
 
     values = dict(
@@ -75,6 +77,16 @@ def store_article(session: Session, prepared: PreparedArticle) -> StoreOutcome:
     figure_ids = _insert_figures(session, article_id, prepared)
     _insert_citances(session, article_id, prepared, figure_ids)
     return StoreOutcome(status, article_id, len(prepared.figures))
+
+
+def _adds_nothing(existing, prepared: PreparedArticle) -> bool:
+    """The same XML with no file the stored copy lacks (e.g. a bare .nxml of an article already stored
+    from its package or the bucket with its figures): storing it would only lose images."""
+    if existing.xml_sha256 != prepared.xml_sha256 or prepared.bundle.version not in (None, existing.version):
+        return False
+    stored = existing.file_hashes or {}
+    return all(stored.get(name) == digest for name, digest in prepared.file_hashes.items()
+               if name != (prepared.bundle.xml_path.name if prepared.bundle.xml_path else None))
 
 
 def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle) -> dict[str, int]:

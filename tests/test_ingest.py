@@ -127,3 +127,15 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(figmine_env, tmp_path):
         assert n == 3
         assert conn.execute(text("SELECT count(*) FROM articles")).scalar() >= len(list(good.rglob("*.*ml"))) - 2
     engine.dispose()
+
+
+def test_bare_xml_of_a_stored_article_does_not_drop_its_images(figmine_env, tmp_path):
+    url = figmine_env["url"]
+    package = next(p for p in PACKAGES if "2924383" in p.name)
+    invoke("ingest", str(package))
+    same_xml = tmp_path / "pone.0012255.nxml"  # alone: no figure files beside it
+    shutil.copy(FIXTURES / "s3_mirror_src" / "PMC2924383" / "pone.0012255.nxml", same_xml)
+    result = invoke("ingest", str(same_xml))
+    assert result.exit_code == 0, result.output
+    assert scalar(url, "SELECT count(*) FROM figures WHERE image_key IS NOT NULL") == 4
+    assert scalar(url, "SELECT status FROM harvest_items ORDER BY id DESC LIMIT 1") == "skipped"

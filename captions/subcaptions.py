@@ -1,0 +1,422 @@
+"""Split a compound-figure caption into one subcaption per panel (rules only, no model).
+
+``split_caption(caption, caption_xml=None)`` returns ``Subcaption(label, text, full_text)`` per
+panel label found by ``captions.markers``:
+
+- ``text`` — the panel's own words: the clauses its markers announce or close;
+- ``full_text`` — a caption that stands alone for that panel: the shared title and shared sentences
+  (text before the first marker, text after the last closing marker), plus the panel's own words,
+  with the markers themselves removed. This is the convention of the hand-split gold sets
+  (compound-figure-separator's prostate set; SourceData's curated EMBO panel captions).
+
+How the caption is cut:
+
+- an *opening* marker ("(B) MRI of…") owns the text up to the next opening marker; a range or list
+  ("(A–C) Volcano plots…", "E, F. Effects of…") gives that text to every panel it names;
+- a *closing* marker ("…stained for LDLR (a); …") owns the text since the previous marker (the
+  first one: since the start of its sentence); inside an opening group, closing markers that name
+  panels of the group ("(D–F) In prostate, obscure (D), infiltrates (D and E) …, nerves (F).")
+  subdivide it, and the words they do not claim stay with the whole group;
+- a label that opens again later ("Data information: (C, F) Mean is shown") adds that clause to
+  its panels;
+- a label only mentioned ("…activation, quantified in C.") that never gets words of its own
+  inherits the clause that mentions it;
+- what follows the last panel's first sentence is shared by all panels when it speaks for the
+  whole figure: generic sentences ("Scale bars, 50 µm.", "Original magnification ×200.", "Arrows
+  indicate…") unless every panel carries such sentences of its own, or any sentences at all when
+  every other panel is described in a single sentence ("(A) Liver (B) Lung. Expression is seen
+  mainly in endothelial cells.").
+
+A caption with fewer than two panel labels is not compound: the result is an empty list.
+Worst-case time is about linear in the caption length (a 100 kB caption takes well under a second).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from captions.markers import CLOSE, OPEN, REF, Marker, find_markers
+
+__all__ = ["Subcaption", "split_caption", "MAX_CAPTION_CHARS"]
+
+# Only the first MAX_CAPTION_CHARS characters of a caption are split (real PMC captions stay under
+# ~10 kB; the bound keeps garbage input cheap).
+MAX_CAPTION_CHARS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Subcaption:
+    """One panel's caption: ``label`` as written ("A", "b", "B1", "B′", "iii", "left"), ``text``
+    (its own words) and ``full_text`` (self-contained: shared title and sentences + own words)."""
+
+    label: str
+    text: str
+    full_text: str
+
+
+_FIG_PREFIX_RE = re.compile(
+    r"^\s*(?:Figure|FIGURE|Fig\.?|FIG\.?|Supplementary\s+Figure|Extended\s+Data\s+Fig(?:ure)?\.?)"
+    r"\s*S?\d+[A-Za-z]?\s*(?:[.:|]|[-–—]\s)\s*"
+)
+_SENT_END_RE = re.compile(r"[.!?;\n](?=\s|$)|[.!?](?=[A-Z(\[])")
+_FULL_STOP_RE = re.compile(r"[.!?\n](?=\s|$)|[.!?](?=[A-Z(\[])")
+_CLAUSE_END_RE = re.compile(r"[.!?;:\n](?=\s|$)|[.!?](?=[A-Z(\[])")
+# Sentences that speak for the whole figure when they close it ("Scale bars, 50 µm.",
+# "Original magnification ×200.", "Arrows indicate…", "Data are mean ± SD.", "Abbreviations: …").
+_GENERIC_RE = re.compile(
+    r"^(?:(?:Original|Final|Higher|Lower|Low|High|Total)\s+)?[Mm]agnifications?\b"
+    r"|^(?:(?:White|Black|Scale|Calibration|Size)\s+)?[Bb]ars?\s*(?:[=:,(]|\d|in\b|represent|indicate|correspond|are\b|is\b)"
+    r"|^Scale\b|^[×x*]?\s*\d+\s*[×x*]?\s*(?:original\s+)?magnification"
+    r"|^(?:Black |White |Red |Yellow |Open |Closed |Filled |The )?(?:[Aa]rrows?|[Aa]rrowheads?|[Aa]sterisks?)\b"
+    r"|^(?:Abbreviations?|Insets?|Key|Legend|Note)\b"
+    r"|^All\s+(?:images|panels|pictures|photographs|sections|micrographs|photos|data|values|experiments|scale)\b"
+    r"|^(?:Images|Photographs|Sections|Results|Data|Pictures|Micrographs|Photomicrographs)\b[^.]{0,40}\brepresentative"
+    r"|^Representative\b|^(?:Data|Values|Results)\s+(?:are|were|represent|show|is)\b|^Error\s+bars?\b"
+    r"|^(?:Hematoxylin|Haematoxylin|H\s?&\s?E\b|HE\b|Counterstain)"
+    r"|^See\s+(?:also|text|Methods|Materials)|^Details\b|^Reproduced\b|^Adapted\b|^Thresholds\b"
+    r"|\b(?:all|each|both)\s+(?:panels|images|pictures|sections|cores|photographs|micrographs)\b"
+)
+
+_QUANTIFIED_IN_RE = re.compile(
+    r"\b(?:quantified|quantification|quantitated|summarized|plotted|analy[sz]ed)\s+(?:is\s+shown\s+)?in\s*[\(\[]?\s*$",
+    re.I,
+)
+_HEADING_TAIL_RE = re.compile(r"\s*\b[Dd]ata\s+[Ii]nformation\s*:?\s*$")
+
+
+_LEAD_JUNK = " ,;:.)]|•·-\u2013\u2014"
+_TRAIL_JUNK = " ,;([|•·-\u2013\u2014"
+_TRAIL_WORD_RE = re.compile(r"\s+(?:and|or|but|whereas|while)$")
+
+
+def _clean(s: str) -> str:
+    """Collapse whitespace and trim the separators a cut leaves behind ("; a consecutive…")."""
+    s = " ".join(s.split())
+    if "nformation" in s:
+        s = _HEADING_TAIL_RE.sub("", s)
+    s = s.lstrip(_LEAD_JUNK).rstrip(_TRAIL_JUNK)
+    if s[:4] in ("and ", "but ") or s[:3] == "or " or s[:8] == "whereas " or s[:6] == "while ":
+        s = s.split(" ", 1)[1].lstrip(_LEAD_JUNK)
+    if s.endswith(("and", "or", "but", "while", "whereas")):
+        s = _TRAIL_WORD_RE.sub("", s).rstrip(_TRAIL_JUNK)
+    return s
+
+
+def _sentence_start(text: str, pos: int, floor: int = 0, ends: re.Pattern = _SENT_END_RE) -> int:
+    """Start of the sentence that contains ``pos`` (not before ``floor``); sentence ends inside
+    brackets ("(arrows; arrowhead shows a mitotic figure)") do not count."""
+    last = floor
+    depth = 0
+    prev = floor
+    for m in ends.finditer(text, floor, pos):
+        chunk = text[prev : m.start()]
+        depth += chunk.count("(") + chunk.count("[") - chunk.count(")") - chunk.count("]")
+        depth = max(depth, 0)
+        prev = m.start()
+        if depth == 0:
+            last = m.end()
+    return last
+
+
+def _join(parts: list[str]) -> str:
+    out = ""
+    for p in parts:
+        if not p:
+            continue
+        if not out:
+            out = p
+        else:
+            out = f"{out} {p}"
+    return out
+
+
+def _join_sentences(parts: list[str]) -> str:
+    """Join text blocks, ending a block with a full stop when it lacks one and the next block
+    starts a new sentence (not when it continues one: "…determined by either" + "immunohistochemistry")."""
+    parts = [p for p in parts if p]
+    out = []
+    for i, p in enumerate(parts):
+        if (
+            i < len(parts) - 1
+            and not re.search(r"[.!?:;。！？；：]['\"”’)]*$", p)
+            and not parts[i + 1][:1].islower()
+        ):
+            p += "."
+        out.append(p)
+    return " ".join(out)
+
+
+def split_caption(caption: str, caption_xml: str | None = None) -> list[Subcaption]:
+    """Subcaptions of a compound-figure caption; [] when the caption names fewer than two panels.
+
+    ``caption`` is plain text (markup inside it is tolerated and stripped); ``caption_xml`` is the
+    caption's JATS/HTML markup when available — bold labels in it (``<bold>A</bold>``,
+    ``<b>``, ``<strong>``) are then recognised, and its text is used instead of ``caption``.
+    """
+    if caption is None:
+        caption = ""
+    if not isinstance(caption, str):
+        raise TypeError(f"caption must be a string, not {type(caption).__name__}")
+    if caption_xml is not None and not isinstance(caption_xml, str):
+        raise TypeError(f"caption_xml must be a string, not {type(caption_xml).__name__}")
+    if len(caption) > MAX_CAPTION_CHARS:
+        caption = caption[:MAX_CAPTION_CHARS]
+    if caption_xml and len(caption_xml) > MAX_CAPTION_CHARS * 2:
+        caption_xml = caption_xml[: MAX_CAPTION_CHARS * 2]
+    if not caption.strip() and not (caption_xml and caption_xml.strip()):
+        return []
+
+    ct, markers = find_markers(caption, caption_xml)
+    if not markers:
+        return []
+    text = ct.text
+    # A leading "Figure 3." is the figure's label, not part of any panel's caption.
+    m = _FIG_PREFIX_RE.match(text)
+    floor = m.end() if m and (not markers or markers[0].start >= m.end()) else 0
+
+    return _assemble(text, markers, floor)
+
+
+def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
+    cuts = [m for m in markers if m.kind in (OPEN, CLOSE)]
+    refs = [m for m in markers if m.kind == REF]
+
+    own: dict[str, list[str]] = {}
+    keys: dict[str, int] = {}
+    shared_pre: list[str] = []
+    shared_post: list[str] = []
+    segments: list[tuple[int, int, tuple[str, ...]]] = []  # owned spans, for mentioned labels
+
+    def give(labels: tuple[str, ...], start: int, end: int) -> None:
+        s = _clean(text[start:end])
+        for lab in labels:
+            own.setdefault(lab, [])
+            if s and (not own[lab] or own[lab][-1] != s):
+                own[lab].append(s)
+        if s:
+            segments.append((start, end, labels))
+
+    for mk in cuts:
+        for lab, k in zip(mk.labels, mk.keys):
+            keys.setdefault(lab, k)
+            own.setdefault(lab, [])
+
+    current: tuple[str, ...] | None = None  # the panels the running text belongs to
+    reopened = False  # the last opening marker named panels already described
+    group: set[str] = set()  # labels of the last opening marker
+    fresh = False  # the current group was just opened and owns no text yet
+    seen: set[str] = set()
+    solo: set[str] = set()  # panels that had a marker of their own (not only a range or list)
+    p = floor  # start of the text not yet given to anyone
+    any_close_top = False
+    partition_cache: dict[int, bool] = {}  # per opening group: do its closing labels cover it?
+    group_start = -1
+    for i, m in enumerate(cuts):
+        if m.start < p:
+            continue
+        labels = set(m.labels)
+        if m.kind == OPEN:
+            cut = m.lead if m.lead >= p else m.start
+            if current is None and any_close_top:
+                # "Dorsal (A) and transverse (B) view of the VNS. The 1A siblings … (C, D) …": the
+                # words after a run of closing labels stay with those panels unless they open later
+                run = _closing_run(text, cuts, i, p, floor)
+                later = {lab for c in cuts[i:] if c.kind == OPEN for lab in c.labels}
+                if run and not set(run) & later:
+                    give(run, p, cut)
+                else:
+                    shared_pre.append(text[p:cut])
+            elif current is None:
+                shared_pre.append(text[p:cut])
+            else:
+                give(current, p, cut)
+            if cut < m.start:
+                give(m.labels, cut, m.start)  # "Lower left (A): …" keeps "Lower left"
+            reopened = labels <= seen
+            group_start = i
+            current, group, fresh = m.labels, labels, True
+            seen |= labels
+            if len(labels) == 1:
+                solo |= labels
+            p = m.end
+            continue
+        # closing marker
+        if current is None:  # before any opening label: the title region or a closing-style caption
+            start = p
+            if not any_close_top:
+                start = _sentence_start(text, m.start, p, _CLAUSE_END_RE)
+                shared_pre.append(text[p:start])
+                any_close_top = True
+            give(m.labels, start, m.start)
+            seen |= labels
+            if len(labels) == 1:
+                solo |= labels
+            p = _subject_clause(text, cuts, i, give)
+            continue
+        if labels <= group and labels != group:
+            # "(A–D) … staining pattern: epithelial area (A), nuclei (B), stroma (C) …"
+            s0 = max(p, _sentence_start(text, m.start, p, _CLAUSE_END_RE)) if fresh else p
+            if group_start not in partition_cache:
+                partition_cache[group_start] = _partitions(cuts, i, group)
+            if fresh and not re.search(r"\w", text[p:s0]) and not partition_cache[group_start]:
+                # the whole group text so far would go to part of the group: "(J–N) Analysis of …
+                # with additional washout conditions (L, N)." names a detail, not a sub-panel
+                refs.append(m)
+                continue
+            give(current, p, s0)
+            give(m.labels, s0, m.start)
+            fresh = False
+            if len(labels) == 1:
+                solo |= labels
+            p = m.end
+            continue
+        if labels & solo or labels <= group:
+            refs.append(m)
+            continue  # a mention of a panel described elsewhere
+        # a new panel closed inside another one's text: "(a) An FOV … slide. A single vector … (b)."
+        s0 = max(p, _sentence_start(text, m.start, p))
+        if fresh and m.prep and not re.search(r"\w", text[p:s0]):
+            refs.append(m)
+            continue  # "B, Src kinase activation, quantified in (C)." is a mention
+        give(current, p, s0)
+        give(m.labels, s0, m.start)
+        current, group, fresh = m.labels, labels, False
+        seen |= labels
+        if len(labels) == 1:
+            solo |= labels
+        p = _subject_clause(text, cuts, i, give)
+    if current is None:
+        if p < len(text):
+            # the rest of the last closing label's sentence is still about that panel
+            # ("…positive for FLI-1 (C) and CD31; …"); whole sentences after it are shared
+            tail_end = p
+            if any_close_top and re.match(r"\s*[^\s.;!?]", text[p:]):
+                e = _FULL_STOP_RE.search(text, p)
+                tail_end = e.end() if e else len(text)
+                # … to every panel closed in that sentence: "Dorsal (A) and transverse (B) view
+                # of the adult VNS" — "view of the adult VNS" is about A and B
+                give(_closing_run(text, cuts, len(cuts), p, floor), p, tail_end)
+            (shared_post if any_close_top else shared_pre).append(text[tail_end:])
+    else:
+        own_end = len(text) if reopened else _generic_tail_start(text, p, segments, current)
+        give(current, p, own_end)
+        if own_end < len(text):
+            shared_post.append(text[own_end:])
+
+    # labels only mentioned ("quantified in C") inherit the words around the mention
+    known = sorted(keys.values())
+    segments.sort()
+    seg_starts = [seg[0] for seg in segments]
+    refs.sort(key=lambda r: r.start)
+    for r in refs:
+        missing = [lab for lab in r.labels if not own.get(lab)]
+        if not missing or not known:
+            continue
+        if r.form not in ("bold", "paren", "bare"):
+            continue
+        if any(k // 100 > known[-1] // 100 + 2 or k % 100 for k in r.keys):
+            continue
+        j = bisect.bisect_right(seg_starts, r.start) - 1
+        for s, e, _labs in segments[max(0, j - 2) : j + 1]:
+            if s <= r.start < e:
+                st = _sentence_start(text, r.start, s)
+                if not re.search(r"\w", text[s:st]) or _QUANTIFIED_IN_RE.search(text, max(s, r.start - 30), r.start):
+                    st = s  # "…activation, quantified in C": C shows the whole experiment
+                words = _clean(text[st:e])
+                for lab, k in zip(r.labels, r.keys):
+                    if not own.get(lab):
+                        own[lab] = [words]
+                        keys.setdefault(lab, k)
+                break
+
+    own = {lab: parts for lab, parts in own.items() if parts or lab in keys}
+    if len(own) < 2:
+        return []
+    pre = _clean(" ".join(shared_pre))
+    post = _clean(" ".join(shared_post))
+    out = []
+    for lab in sorted(own, key=lambda lab: (keys.get(lab, 10**6), lab)):
+        mine = _join(own[lab])
+        out.append(Subcaption(lab, mine, _join_sentences([pre, mine, post])))
+    return out
+
+
+_CLAUSE_BREAK_RE = re.compile(r",\s*(?:and|but|while|whereas)\b|;|[.!?](?=\s|$)|\band\b(?=\s+(?:the|a|an)\b)")
+
+
+def _closing_run(text: str, cuts: list[Marker], i: int, p: int, floor: int) -> tuple[str, ...]:
+    """Labels of the closing markers in the sentence that ends at ``p`` (before ``cuts[i]``), or
+    of the last closing marker: "Dorsal (A) and transverse (B) view…" → ("A", "B")."""
+    s0 = _sentence_start(text, p, floor)
+    run = [c for c in cuts[:i] if c.kind == CLOSE and s0 <= c.start < p]
+    if not run:
+        run = [c for c in cuts[:i] if c.kind == CLOSE and c.end <= p][-1:]
+    return tuple(dict.fromkeys(lab for c in run for lab in c.labels))
+
+
+def _subject_clause(text: str, cuts: list[Marker], i: int, give) -> int:
+    """After a closing label on a subject ("the CT scan (A) shows a nodule, and …"), the rest of
+    its clause belongs to it as well. Returns where the unassigned text now starts."""
+    m = cuts[i]
+    if not m.subject:
+        return m.end
+    nxt = next((c.start for c in cuts[i + 1 :] if c.start >= m.end), len(text))
+    b = _CLAUSE_BREAK_RE.search(text, m.end, nxt)
+    end = b.start() if b else nxt
+    give(m.labels, m.end, end)
+    return end
+
+
+def _partitions(cuts: list[Marker], i: int, group: set[str]) -> bool:
+    """Whether the closing labels from ``cuts[i]`` on, up to the next opening label, name every
+    panel of the group ("(b–d) … hyperplasia (b), low-grade PIN (c), and high-grade PIN (d).")."""
+    covered: set[str] = set()
+    for c in cuts[i:]:
+        if c.kind == OPEN:
+            break
+        if set(c.labels) <= group:
+            covered |= set(c.labels)
+    return covered == group
+
+
+def _sentences(text: str, start: int, end: int, ends: re.Pattern = _FULL_STOP_RE) -> list[tuple[int, int]]:
+    """Sentences of text[start:end] (ended by . ! ? or a line break; with ``_SENT_END_RE`` also ;)."""
+    out = []
+    s = start
+    for m in ends.finditer(text, start, end):
+        out.append((s, m.end()))
+        s = m.end()
+    if s < end and text[s:end].strip():
+        out.append((s, end))
+    return out
+
+
+def _generic_tail_start(text: str, start: int, segments, current) -> int:
+    """Where the figure-wide sentences at the end of the last panel's text begin (or the end).
+
+    The first sentence always stays with the panel. Later sentences are shared when, from the
+    first generic one on, every sentence is generic ("Scale bars, 50 µm. Original magnification
+    ×200."), unless the other panels carry such sentences of their own (then the last panel's
+    are its own too)."""
+    sents = _sentences(text, start, len(text))
+    others = [(s, e) for s, e, labs in segments if labs != current]
+    if len(sents) >= 2 and others and not any(len(_sentences(text, s, e)) > 1 for s, e in others):
+        return sents[1][0]  # every other panel is one sentence: what follows the last one is shared
+    clauses = _sentences(text, start, len(text), _SENT_END_RE)  # "…colorectal cancer; 10× magnification."
+    if len(clauses) < 2:
+        return len(text)
+    cut = None
+    for s, e in reversed(clauses[1:]):
+        if _GENERIC_RE.search(text[s:e].strip()):
+            cut = s
+        else:
+            break
+    if cut is None:
+        return len(text)
+    if any(
+        _GENERIC_RE.search(text[a:b].strip()) for s, e in others for a, b in _sentences(text, s, e, _SENT_END_RE)[1:]
+    ):
+        return len(text)  # the other panels carry such sentences of their own
+    return cut

@@ -1,0 +1,484 @@
+"""Subcaption splitting: each marker form, each look-alike that must not split, ranges, positional
+labels, closing labels, the full_text convention, bad input and the JSON-lines front end.
+
+The captions are written in the style of real PMC legends (several are adapted from real ones).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+
+from captions import Subcaption, split_caption
+from captions.markers import expand_group, find_markers
+from captions.split_cli import split_jsonl
+
+
+def labels(caption: str, xml: str | None = None) -> list[str]:
+    return [s.label for s in split_caption(caption, xml)]
+
+
+def by_label(caption: str, xml: str | None = None) -> dict[str, Subcaption]:
+    return {s.label: s for s in split_caption(caption, xml)}
+
+
+# --------------------------------------------------------------------------------------------
+# Marker forms
+# --------------------------------------------------------------------------------------------
+
+
+def test_parenthesised_labels_open_their_clause():
+    caption = (
+        "Histology of the resected lesion. (A) Haematoxylin and eosin staining shows a dense lymphoid "
+        "infiltrate. (B) Ki-67 immunostaining highlights proliferating cells."
+    )
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B"], f"expected panels A and B, got {list(subs)}"
+    assert subs["A"].text == "Haematoxylin and eosin staining shows a dense lymphoid infiltrate."
+    assert subs["B"].text == "Ki-67 immunostaining highlights proliferating cells."
+
+
+def test_letter_with_full_stop_even_when_glued_to_the_title():
+    caption = (
+        "Mdm2 mutation reduces prostate size.A. Photographs of prostates from 6-month-old mice. "
+        "B. Prostate mass (mean ± SD, n = 12 per group). C. H&E staining of prostate sections."
+    )
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C"], f"'size.A.' must open panel A; got {list(subs)}"
+    assert subs["A"].full_text == "Mdm2 mutation reduces prostate size. Photographs of prostates from 6-month-old mice."
+
+
+def test_half_bracket_lowercase_labels():
+    caption = "Effect of castration. a) H&E sections of intact mice. b) Timeline of castration. c) Number of basal cells."
+    assert labels(caption) == ["a", "b", "c"]
+
+
+def test_square_brackets():
+    caption = "Imaging of a pulmonary nodule. [A] Axial CT showing a spiculated mass. [B] Coronal reconstruction."
+    assert labels(caption) == ["A", "B"]
+
+
+def test_colon_labels_after_a_closing_bracket():
+    caption = "Glut5 in a tissue array. A: Brain cortex (neurons and microglia) B: Colon mucosa; C: Liver."
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C"], "B: after ')' starts a panel even without a full stop"
+    assert subs["A"].text == "Brain cortex (neurons and microglia)"
+    assert subs["B"].text == "Colon mucosa"
+
+
+def test_comma_labels_in_plain_text():
+    caption = "Cytoplasmic GLUT1 in carcinomas. A, prostate tumor; B, papillary thyroid tumor; C, gastric tumor."
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C"]
+    assert subs["B"].text == "papillary thyroid tumor"
+
+
+def test_bold_labels_from_caption_xml():
+    xml = (
+        "<caption><title>Loss of FOXO1 impairs sprouting.</title><p><bold>A</bold>, Western blot of FOXO1. "
+        "<bold>B</bold>, Sprouting assay of spheroids. <bold>C</bold>, Migration speed of single cells.</p></caption>"
+    )
+    plain = "Loss of FOXO1 impairs sprouting. A, Western blot of FOXO1. B, Sprouting assay of spheroids. C, Migration speed of single cells."
+    subs = by_label(plain, xml)
+    assert list(subs) == ["A", "B", "C"]
+    assert subs["B"].full_text == "Loss of FOXO1 impairs sprouting. Sprouting assay of spheroids."
+
+
+def test_bare_letters_need_a_sequence():
+    caption = (
+        "Histopathological characterisation. a ×10 magnification showing benign glands. "
+        "b ×40 magnification of the tumour. c PSA immunohistochemistry."
+    )
+    assert labels(caption) == ["a", "b", "c"]
+    # an article "A" opening a sentence is not panel A
+    assert labels("A representative image of the tumour. A total of 20 mice were used.") == []
+
+
+def test_range_gives_one_subcaption_per_letter_with_the_same_text():
+    caption = "Knockdown. (A–C) Volcano plots of differentially expressed genes. (D) Venn diagram of the overlap."
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C", "D"]
+    assert subs["A"].text == subs["B"].text == subs["C"].text == "Volcano plots of differentially expressed genes."
+
+
+def test_lowercase_range_with_hyphen():
+    assert labels("Progression. (a-d) Sections at 1, 3, 6 and 9 months. (e) Quantification.") == ["a", "b", "c", "d", "e"]
+
+
+def test_lists_of_labels():
+    subs = by_label("Tumours. (A, B) Representative images of control and treated mice. (C) Tumour volume.")
+    assert list(subs) == ["A", "B", "C"]
+    assert subs["A"].text == subs["B"].text
+    caption = (
+        "Hormone treatment. A and B) Inflammation incidence in treated mice. A) H&E staining of a prostate. "
+        "B) Percentage of inflammation in every genotype."
+    )
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B"]
+    assert subs["A"].text == "Inflammation incidence in treated mice. H&E staining of a prostate."
+    assert subs["B"].text == "Inflammation incidence in treated mice. Percentage of inflammation in every genotype."
+
+
+def test_numbered_sub_labels_and_primes():
+    assert labels("Organoids. (A1/A2) GFP and DAPI channels. (B) Fraction of GFP-positive cells.") == ["A1", "A2", "B"]
+    caption = "Embryos. (A) Wild type. (B, B′) Control construct. (C, C′) Rescue construct."
+    assert labels(caption) == ["A", "B", "B′", "C", "C′"]
+
+
+def test_roman_numerals_and_their_ranges():
+    caption = "Transition to carcinoma. (i) High-grade PIN. (ii) Microinvasive lesions. (iii) Ki-67-positive cells."
+    assert labels(caption) == ["i", "ii", "iii"]
+    assert labels("Serial sections. (i–iii) Low-magnification views. (iv) The boxed area.") == ["i", "ii", "iii", "iv"]
+
+
+def test_roman_numerals_inside_lettered_panels_are_not_panels():
+    caption = (
+        "Adaptors. (A) Cells expressing OPTN (i), OPTN and nanobody (ii), or OPTN mutant (iii). "
+        "(B) Immunoprecipitation of OPTN mutants."
+    )
+    assert labels(caption) == ["A", "B"]
+
+
+def test_expand_group_forms():
+    assert expand_group("A–C") == ["A", "B", "C"]
+    assert expand_group("A-C, E, G") == ["A", "B", "C", "E", "G"]
+    assert expand_group("A and B") == ["A", "B"]
+    assert expand_group("A1/A2") == ["A1", "A2"]
+    assert expand_group("i–iii") == ["i", "ii", "iii"]
+    assert expand_group("W/W") == [], "a genotype repeats a letter; it is not a list of panels"
+    assert expand_group("C–A") == [], "a backward range is not a range"
+
+
+# --------------------------------------------------------------------------------------------
+# Positional labels
+# --------------------------------------------------------------------------------------------
+
+
+def test_positional_left_right():
+    subs = by_label("PET-CT of the patient. Left: axial CT showing a nodule. Right: fused PET image showing uptake.")
+    assert list(subs) == ["left", "right"]
+    assert subs["left"].full_text == "PET-CT of the patient. axial CT showing a nodule."
+
+
+def test_positional_top_bottom_panels_keep_caption_order():
+    caption = "Protein levels. Top panel: western blots of lysates. Bottom panel: densitometric quantification."
+    assert labels(caption) == ["top", "bottom"]
+
+
+def test_positional_compound_and_bracketed():
+    caption = "The model. (Top) Intracellular dynamics. (Bottom, Left) Model domain. (Bottom, Right) Cell mechanics."
+    assert labels(caption) == ["top", "bottom left", "bottom right"]
+
+
+def test_positional_closing_labels_on_the_subject():
+    caption = "Chest imaging: the CT scan (upper panel) shows a nodule, and the PET image (lower panel) shows uptake."
+    subs = by_label(caption)
+    assert subs["upper"].text == "the CT scan shows a nodule"
+    assert subs["lower"].text == "the PET image shows uptake"
+
+
+def test_positional_words_are_ignored_when_letters_label_the_panels():
+    caption = "Heatmaps. (A) Left panel: expression. Right panel: correlation. (B) Pie charts of subfamilies."
+    assert labels(caption) == ["A", "B"]
+
+
+def test_inset_as_a_panel():
+    caption = "Liver section stained for CD31. Main panel: low magnification of the lobule. Inset: higher magnification of a sinusoid."
+    assert "inset" in labels(caption)
+
+
+# --------------------------------------------------------------------------------------------
+# Opening, closing and mentioned labels
+# --------------------------------------------------------------------------------------------
+
+
+def test_label_that_opens_a_clause():
+    subs = by_label("Chest imaging. (A) CT showing a mass in the left lung. (B) MRI of the same lesion.")
+    assert subs["A"].text == "CT showing a mass in the left lung."
+
+
+def test_labels_that_close_their_clause():
+    subs = by_label("Axial CT image (A) and T2-weighted MRI (B) of the brain showing a ring-enhancing lesion.")
+    assert list(subs) == ["A", "B"]
+    assert subs["A"].text.startswith("Axial CT image")
+    assert "MRI" in subs["B"].text and "CT" not in subs["B"].text
+    # the words after the last label ("of the brain…") belong to both panels
+    assert "of the brain" in subs["A"].text and "of the brain" in subs["B"].text
+
+
+def test_closing_labels_with_semicolons_and_shared_tail():
+    caption = (
+        "Lipoprotein receptors in prostate cancer. Tissue stained for LDLR (a); a consecutive section stained "
+        "for SR-BI (b). Scale bar, 50 µm."
+    )
+    subs = by_label(caption)
+    assert subs["a"].full_text == (
+        "Lipoprotein receptors in prostate cancer. Tissue stained for LDLR. Scale bar, 50 µm."
+    )
+    assert subs["b"].full_text == (
+        "Lipoprotein receptors in prostate cancer. a consecutive section stained for SR-BI. Scale bar, 50 µm."
+    )
+
+
+def test_missing_full_stops_between_panels():
+    caption = "Erg protein in adult tissues: (A) Bone marrow (B) Liver (C) Lung. Expression is mainly endothelial."
+    subs = by_label(caption)
+    assert [s.text for s in subs.values()] == ["Bone marrow", "Liver", "Lung."]
+
+
+def test_inline_labels_either_or():
+    caption = "ERG status. ERG status was determined by either (A) immunohistochemistry or (B) fluorescence in situ hybridization."
+    subs = by_label(caption)
+    assert subs["A"].text == "immunohistochemistry"
+    assert subs["B"].text == "fluorescence in situ hybridization."
+
+
+def test_closing_labels_subdivide_a_range():
+    caption = "Markers. (A–C) Immunostaining for CK5 (A), CK8 (B) and AR (C) in serial sections. (D) Quantification."
+    subs = by_label(caption)
+    assert "CK5" in subs["A"].text and "CK8" not in subs["A"].text
+    assert "CK8" in subs["B"].text and "AR" not in subs["B"].text.split()
+    assert all("in serial sections" in subs[lab].text for lab in "ABC")
+
+
+def test_mentioned_label_inherits_the_clause_that_mentions_it():
+    caption = "Flow responses. A, Flow-induced alignment. B, Src activation, quantified in C. n=5. D, Rescue experiments."
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C", "D"]
+    assert subs["C"].text == subs["B"].text == "Src activation, quantified in C. n=5."
+
+
+def test_mentions_of_other_panels_do_not_cut():
+    caption = "CD57 and PSA. (A) Cancer with strong CD57. (B) Same case (deeper section) as (A) with absent PSA."
+    subs = by_label(caption)
+    assert subs["B"].text == "Same case (deeper section) as (A) with absent PSA."
+
+
+def test_data_information_reopens_panels():
+    xml = (
+        "<p><bold>A</bold>. Viability. <bold>B</bold>. Colony formation. <bold>C</bold>. Apoptosis.</p>"
+        "<p>Data information: (A, C) Mean ± SD of three replicates. (B) Representative of two experiments.</p>"
+    )
+    subs = by_label("", xml)
+    assert subs["A"].text == "Viability. Mean ± SD of three replicates."
+    assert subs["B"].text == "Colony formation. Representative of two experiments."
+    assert subs["C"].text == "Apoptosis. Mean ± SD of three replicates."
+
+
+def test_in_panel_openers():
+    caption = "Spectra. In panel A (1.1–1.7 ppm), H-3 correlates with H-4. Panel B (2.4–4.0 ppm) shows H-1. Panel C shows methyls."
+    assert labels(caption) == ["A", "B", "C"]
+
+
+# --------------------------------------------------------------------------------------------
+# Look-alikes that are not markers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Quantification of the blots shown in Fig. 2A and Figure 3(B); data are mean ± SD (n = 5), P < 0.05.",
+        "Same as Figs. 2F–2H and Supplementary Fig. S1(C), in MEF.",
+        "Expression of p53, BRCA1 and HER2 in B cells and T cells treated with (S)-ketamine.",
+        "(E)-resveratrol and (Z)-tamoxifen were added to E. coli and S. aureus cultures.",
+        "Hematoxylin and eosin (H & E) staining of the cell(s) of interest (n = 3; p < 0.01).",
+        "Kaplan–Meier curves of overall survival (log-rank P = 0.003); vitamin D and hepatitis B status.",
+        "Mean ± S.E.M. of three experiments, i.e. 30 cells per condition; 5 mM glucose, 10 mA current.",
+        "Genotypes (W/W) and (+/+) were compared with heterozygotes (W/Δ32).",
+        "(A) Only one panel is labelled in this caption.",
+    ],
+)
+def test_look_alikes_give_no_subcaptions(caption):
+    assert split_caption(caption) == [], f"no panel markers expected in: {caption!r}"
+
+
+def test_look_alikes_inside_a_compound_caption_do_not_add_panels():
+    caption = (
+        "Bacterial load. (A) E. coli counts after (E)-resveratrol (n = 5 mice per group), as in Fig. 2C. "
+        "(B) B cells and T cells in the spleen; P < 0.05 versus vehicle (H & E, ×200)."
+    )
+    assert labels(caption) == ["A", "B"]
+
+
+def test_figure_cross_reference_with_bracketed_letter_is_not_a_panel():
+    caption = "Migration. (A) Cells as in Figure 1(C) were tracked. (B) Speed of the cells shown in Fig. 3 (D)."
+    assert labels(caption) == ["A", "B"]
+
+
+# --------------------------------------------------------------------------------------------
+# full_text convention
+# --------------------------------------------------------------------------------------------
+
+
+def test_full_text_is_title_plus_own_words_plus_shared_tail():
+    caption = (
+        "Histology of the lesion. The tissue was fixed in formalin. (A) H&E staining. (B) Ki-67 staining. "
+        "Scale bars, 50 µm."
+    )
+    subs = by_label(caption)
+    assert subs["A"].text == "H&E staining."
+    assert subs["A"].full_text == "Histology of the lesion. The tissue was fixed in formalin. H&E staining. Scale bars, 50 µm."
+    assert subs["B"].full_text == "Histology of the lesion. The tissue was fixed in formalin. Ki-67 staining. Scale bars, 50 µm."
+
+
+def test_panel_specific_statistics_stay_with_their_panel():
+    caption = (
+        "Screens. (A) Viability of treated cells. ***P < 0.001, t-test. (B) Colony counts. **P < 0.01, t-test. "
+        "(C) Apoptosis. *P < 0.05, t-test."
+    )
+    subs = by_label(caption)
+    assert subs["C"].text == "Apoptosis. *P < 0.05, t-test."
+    assert "*P < 0.05" not in subs["A"].full_text
+
+
+def test_markers_are_removed_from_the_text():
+    for sub in split_caption("Title. (A) First panel. (B) Second panel."):
+        assert "(A)" not in sub.full_text and "(B)" not in sub.full_text
+
+
+def test_leading_figure_label_is_not_part_of_the_caption():
+    subs = by_label("Figure 3. (A) CT. (B) MRI.")
+    assert subs["A"].full_text == "CT."
+
+
+def test_trailing_doi_link_is_dropped():
+    subs = by_label("Title. (A) One. (B) Two.DOI: http://dx.doi.org/10.7554/eLife.00013.017")
+    assert "doi" not in subs["B"].full_text.lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_empty_and_blank_captions():
+    assert split_caption("") == []
+    assert split_caption("   \n ") == []
+    assert split_caption("", "") == []
+    assert split_caption("", "<caption><p></p></caption>") == []
+
+
+def test_non_string_caption_is_a_clear_error():
+    with pytest.raises(TypeError, match="caption must be a string"):
+        split_caption(42)  # type: ignore[arg-type]
+
+
+def test_non_english_captions():
+    spanish = "Caracterización histológica. (A) Tinción con hematoxilina y eosina. (B) Inmunohistoquímica para Ki-67."
+    assert labels(spanish) == ["A", "B"]
+    chinese = "图1 组织学特征。(A) HE染色。(B) Ki-67免疫组化。"
+    subs = by_label(chinese)
+    assert list(subs) == ["A", "B"]
+    assert subs["A"].text == "HE染色。"
+
+
+def test_markup_laden_caption_without_xml_argument():
+    caption = (
+        "<p><strong>A</strong>, Flow-induced alignment (p&lt;0.0001; 12 dynes/cm<sup>2</sup>).\n"
+        "<strong>B</strong>, Src family kinase activation.</p>"
+    )
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B"]
+    assert subs["A"].text == "Flow-induced alignment (p<0.0001; 12 dynes/cm2)."
+
+
+def test_broken_markup_does_not_crash():
+    assert labels("<p><bold>A</b> text <strong>B, more <<<>>> &#xZZZ; &nbsp; (C) end") is not None
+
+
+def test_enormous_caption_is_split_quickly():
+    block = "Histology. (A) H&E staining shows an infiltrate (arrows). (B) Ki-67 staining, quantified in (C). "
+    caption = block * (100_000 // len(block))
+    t0 = time.perf_counter()
+    subs = split_caption(caption)
+    assert time.perf_counter() - t0 < 5, "a 100 kB caption must not take seconds"
+    assert [s.label for s in subs] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["(" * 30_000 + ")" * 30_000, "A. " * 20_000, "x" * 100_000, " ".join("abcdefgh") * 5_000],
+)
+def test_adversarial_input_terminates(garbage):
+    t0 = time.perf_counter()
+    split_caption(garbage)
+    assert time.perf_counter() - t0 < 10
+
+
+# --------------------------------------------------------------------------------------------
+# find_markers (used by other caption code)
+# --------------------------------------------------------------------------------------------
+
+
+def test_find_markers_reports_kinds():
+    _, markers = find_markers("Tissue stained for LDLR (a) and SR-BI (b). (c) Quantification.")
+    kinds = {m.labels: m.kind for m in markers}
+    assert kinds[("a",)] == "close" and kinds[("c",)] == "open"
+
+
+# --------------------------------------------------------------------------------------------
+# JSON-lines front end (figmine split-caption)
+# --------------------------------------------------------------------------------------------
+
+
+def test_split_jsonl_good_bad_and_blank_lines():
+    lines = [
+        json.dumps({"id": "f1", "caption": "Title. (A) CT. (B) MRI."}),
+        "",
+        "{not json",
+        json.dumps({"id": "f3", "caption": 5}),
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"id": "f5"}),
+        json.dumps({"id": "f6", "caption": "A single-panel caption."}),
+        json.dumps({"id": "f7", "caption": "", "caption_xml": "<p><bold>a</bold> One. <bold>b</bold> Two.</p>"}),
+    ]
+    out = io.StringIO()
+    split_jsonl(io.StringIO("\n".join(lines) + "\n"), out)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(rows) == 7, "one output line per non-blank input line"
+    assert rows[0] == {
+        "id": "f1",
+        "subcaptions": [
+            {"label": "A", "text": "CT.", "full_text": "Title. CT."},
+            {"label": "B", "text": "MRI.", "full_text": "Title. MRI."},
+        ],
+    }
+    assert rows[1]["id"] is None and "invalid JSON" in rows[1]["error"]
+    assert rows[2] == {"id": "f3", "error": "caption is a int, not a string"}
+    assert "expected a JSON object" in rows[3]["error"]
+    assert rows[4] == {"id": "f5", "error": "caption is missing"}
+    assert rows[5] == {"id": "f6", "subcaptions": []}
+    assert [s["label"] for s in rows[6]["subcaptions"]] == ["a", "b"]
+
+
+def test_split_jsonl_keeps_unicode():
+    out = io.StringIO()
+    split_jsonl(io.StringIO(json.dumps({"id": "u", "caption": "Δ32. (A) µm. (B) β-catenin."}) + "\n"), out)
+    assert "β-catenin" in out.getvalue()
+
+
+def test_comparison_signs_are_not_markup():
+    subs = by_label("Thresholds p<b and c>d were used. (A) One condition. (B) Another condition.")
+    assert list(subs) == ["A", "B"]
+    assert "p<b and c>d" in subs["A"].full_text
+
+
+def test_run_stdio_reads_and_writes_utf8(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    payload = json.dumps({"id": "x", "caption": "Title. (A) β-catenin. (B) MRI."}, ensure_ascii=False) + "\nnot json\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from captions.split_cli import run_stdio; run_stdio()"],
+        input=payload.encode("utf-8"), capture_output=True, cwd=root, env={"LC_ALL": "C", "PATH": ""}, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert rows[0]["subcaptions"][0]["text"] == "β-catenin."
+    assert "error" in rows[1]
