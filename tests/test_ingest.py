@@ -108,8 +108,15 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(figmine_env, tmp_path):
                 member.size = len(data)
                 truncated_one = True
             dst.addfile(member, __import__("io").BytesIO(data) if data is not None else None)
+    # a package that tries to write outside its folder
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as dst:
+        payload = b"<article/>"
+        member = tarfile.TarInfo("../../escape.nxml")
+        member.size = len(payload)
+        dst.addfile(member, __import__("io").BytesIO(payload))
     good = FIXTURES / "nxml"
-    result = invoke("ingest", str(bad), str(broken), str(good))
+    result = invoke("ingest", str(bad), str(broken), str(evil), str(good))
     assert result.exit_code == 0, result.output
 
     engine = create_engine(url)
@@ -118,6 +125,8 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(figmine_env, tmp_path):
         failed = {k: v.reason for k, v in items.items() if v.status == "failed"}
         assert any("not-xml" in k for k in failed), failed
         assert all(v for v in failed.values()), "every failure says why"
+        assert any("evil.tar.gz" in k and ".." in v for k, v in failed.items()), failed
+        assert not (tmp_path.parent / "escape.nxml").exists()
         assert "root:" not in json.dumps([r for r in conn.execute(text("SELECT title FROM articles")).scalars()])
         partial = [v for v in items.values() if v.status == "partial"]
         assert partial and "truncated" in partial[0].reason.lower()
