@@ -280,3 +280,37 @@ class HarvestItem(Base):
     n_figures: Mapped[int | None] = mapped_column(Integer)
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiKey(Base):
+    """A key for the write endpoints (harvests, exports); only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(12), index=True)  # first characters, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+class Export(Base):
+    """An export job: its query, progress, outcome and the files it wrote."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    format: Mapped[str] = mapped_column(String(16))  # webdataset | parquet | jsonl | csv
+    level: Mapped[str] = mapped_column(String(16), default="figure", server_default="figure")
+    params: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")  # filters, seed, splits, dedup
+    total: Mapped[int | None] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    counts: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")  # per split, duplicates removed
+    files: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")  # relative paths + sizes
+    location: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
