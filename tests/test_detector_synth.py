@@ -1,0 +1,138 @@
+"""Synthetic compound figures for the subfigure detector: deterministic, valid, tight boxes.
+
+Runs without the shared layout CSVs (procedural layouts from layout_stats.json); the real-layout
+test is skipped when the CSVs are absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from subfigure_detector.synth import photos
+from subfigure_detector.synth.compose import LABEL, PANEL, compose_figure
+from subfigure_detector.synth.dataset import Recipe, generate_dataset, yolo_lines
+from subfigure_detector.synth.layouts import DEFAULT_LAYOUTS_DIR, load_real_layouts, load_stats, procedural_layout
+from subfigure_detector.synth.pool import build_pool
+from subfigure_detector.synth.render_utils import INK_THRESHOLD
+
+SMALL = dict(n_charts=8, n_procedural=6, width_range=(300, 700))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return build_pool(seed=3, n_charts=8, n_procedural=6)
+
+
+@pytest.fixture(scope="module")
+def stats():
+    return load_stats()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.suffix in {".jpg", ".txt"}}
+
+
+def test_same_seed_gives_identical_bytes_for_any_worker_count(tmp_path: Path) -> None:
+    recipe = Recipe(seed=11, n_train=6, n_val=2, **SMALL)
+    generate_dataset(tmp_path / "a", recipe, workers=1)
+    generate_dataset(tmp_path / "b", recipe, workers=2)
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert len(a) == 16, f"expected 8 images + 8 label files, got {sorted(a)}"
+    differing = [k for k in a if a[k] != b.get(k)]
+    assert not differing, f"same seed produced different bytes in {differing}"
+
+
+def test_other_seed_gives_other_figures(tmp_path: Path) -> None:
+    generate_dataset(tmp_path / "a", Recipe(seed=1, n_train=2, n_val=0, **SMALL), workers=1)
+    generate_dataset(tmp_path / "b", Recipe(seed=2, n_train=2, n_val=0, **SMALL), workers=1)
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert any(a[k] != b[k] for k in a), "seeds 1 and 2 produced the same figures"
+
+
+def test_dataset_layout_data_yaml_and_recipe(tmp_path: Path) -> None:
+    data_yaml = generate_dataset(tmp_path / "ds", Recipe(seed=5, n_train=3, n_val=2, **SMALL), workers=1)
+    root = (tmp_path / "ds").resolve()
+    text = data_yaml.read_text()
+    assert f"path: {root}\n" in text and "0: panel" in text and "1: label" in text, text
+    for split, n in (("train", 3), ("val", 2)):
+        assert len(list((root / "images" / split).glob("*.jpg"))) == n
+        assert len(list((root / "labels" / split).glob("*.txt"))) == n
+    recipe = json.loads((root / "recipe.json").read_text())
+    assert (recipe["seed"], recipe["n_train"], recipe["n_val"]) == (5, 3, 2)
+    assert recipe["generator_version"] and recipe["width_range"] == [300, 700]
+
+
+def _contains(outer: tuple, inner: tuple) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
+def _edge_has_ink(pixels: np.ndarray, box: tuple, bg: tuple) -> list[str]:
+    """Names of the box edges (one-pixel lines just inside the box) that carry no ink."""
+    x1, y1, x2, y2 = box
+    region = np.abs(pixels[y1:y2, x1:x2].astype(int) - np.asarray(bg)).max(axis=-1) > INK_THRESHOLD
+    edges = {"left": region[:, 0], "right": region[:, -1], "top": region[0, :], "bottom": region[-1, :]}
+    return [name for name, line in edges.items() if not line.any()]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_boxes_valid_tight_and_labels_inside_panels(seed: int, pool, stats) -> None:
+    rng = np.random.default_rng(seed)
+    fig = compose_figure(rng, procedural_layout(rng, stats), pool, stats, (300, 900))
+    w, h = fig.image.size
+    pixels = np.asarray(fig.image)
+    panels = [a.box for a in fig.annotations if a.cls == PANEL]
+    labels = [a.box for a in fig.annotations if a.cls == LABEL]
+    assert panels, "a figure without panels"
+    assert len(labels) in (0, len(panels)), f"{len(labels)} labels for {len(panels)} panels: all or none are labelled"
+    for box in panels + labels:
+        assert 0 <= box[0] < box[2] <= w and 0 <= box[1] < box[3] <= h, f"box {box} outside the {w}x{h} image"
+    for lab in labels:
+        assert any(_contains(p, lab) for p in panels), f"label box {lab} lies in no panel box {panels}"
+    for p in panels:
+        assert not (missing := _edge_has_ink(pixels, p, fig.background)), f"panel {p} is loose on {missing}"
+    for i, a in enumerate(panels):
+        for b in panels[i + 1 :]:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+            assert min(overlap) <= 0, f"panels {a} and {b} overlap"
+    for line in yolo_lines(fig).splitlines():
+        cls, *vals = line.split()
+        assert cls in {"0", "1"} and all(0.0 <= float(v) <= 1.0 for v in vals), f"bad YOLO line {line!r}"
+
+
+def test_procedural_layouts_follow_the_stats(stats) -> None:
+    rng = np.random.default_rng(0)
+    counts = [len(procedural_layout(rng, stats).panels) for _ in range(400)]
+    share_single = counts.count(1) / len(counts)
+    expected = stats["panel_count"]["1"]
+    assert abs(share_single - expected) < 0.08, f"single-panel share {share_single:.2f}, stats say {expected:.2f}"
+    assert max(counts) >= 6, "no larger layouts drawn"
+
+
+def test_layout_stats_are_aggregate_distributions(stats) -> None:
+    for key in ("panel_count", "label_position", "label_kind"):
+        assert abs(sum(stats[key].values()) - 1) < 0.01, f"{key} is not a distribution"
+    for key in ("figure_aspect", "panel_aspect", "gutter_frac", "label_height_to_panel_side"):
+        q = stats[key]
+        assert len(q) == 21 and q == sorted(q), f"{key} should hold 21 sorted quantiles"
+
+
+@pytest.mark.skipif(not DEFAULT_LAYOUTS_DIR.exists(), reason="real layout CSVs not present (shared fixtures)")
+def test_real_layouts_load_and_compose(pool, stats) -> None:
+    layouts = load_real_layouts(DEFAULT_LAYOUTS_DIR)
+    assert len(layouts) > 10_000, f"only {len(layouts)} real layouts read"
+    labelled = [lay for lay in layouts if lay.has_labels and len(lay.panels) > 2]
+    rng = np.random.default_rng(0)
+    for lay in labelled[:10]:
+        fig = compose_figure(rng, lay, pool, stats, (300, 800))
+        assert sum(a.cls == PANEL for a in fig.annotations) == len(lay.panels)
+
+
+def test_evaluation_folders_are_refused_as_tiles(tmp_path: Path) -> None:
+    gold = tmp_path / "gold-dev" / "images"
+    gold.mkdir(parents=True)
+    with pytest.raises(ValueError, match="evaluation"):
+        photos.tile_images(gold)
