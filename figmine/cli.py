@@ -17,6 +17,10 @@ app = typer.Typer(help="figmine: mine PubMed Central Open Access for a panel-lev
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+detector_app = typer.Typer(help="Subfigure detector: synthetic data, training, evaluation.", no_args_is_help=True)
+app.add_typer(detector_app, name="detector")
+# argparse-based tools keep their own options and --help
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
 @app.callback()
@@ -205,6 +209,23 @@ def split_caption() -> None:
     from captions.split_cli import run_stdio
 
     run_stdio()
+
+
+# -- detector ---------------------------------------------------------------------------------
+@detector_app.command("synth", context_settings=PASS_THROUGH, add_help_option=False)
+def detector_synth(ctx: typer.Context) -> None:
+    """Generate a synthetic training set from real layouts (see --help)."""
+    from subfigure_detector.synth.dataset import main
+
+    main(list(ctx.args))
+
+
+@detector_app.command("train", context_settings=PASS_THROUGH, add_help_option=False)
+def detector_train(ctx: typer.Context) -> None:
+    """Train (or resume) the YOLO detector offline and ship its weights (see --help)."""
+    from subfigure_detector.train import main
+
+    main(list(ctx.args))
 
 
 # -- stats / export ---------------------------------------------------------------------------
