@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captions.modality import ModalityResult, PanelTexts, classify
+from captions.subcaptions import Subcaption, split_caption
 from harvester.images import ImageError, load_image
 from harvester.jats import parse_jats
 from harvester.licenses import normalise_license
@@ -39,6 +41,8 @@ class PreparedFigure:
     parsed: ParsedFigure
     images: list[FigureImage]
     source: str = "xml"  # xml | pdf
+    subcaptions: list[Subcaption] = field(default_factory=list)
+    modality: ModalityResult | None = None
 
     @property
     def primary(self) -> FigureImage | None:
@@ -96,6 +100,24 @@ def article_key(parsed: ParsedArticle, bundle: ArticleBundle, xml_sha256: str, i
     return f"sha256:{xml_sha256}" + (f":{index}" if index else "")
 
 
+def describe_figures(figures: list[PreparedFigure], parsed: ParsedArticle) -> None:
+    """Caption work that needs no image: subcaptions and the figure's modality from its caption
+    and the sentences citing it. A caption the splitter cannot handle costs only its subcaptions."""
+    citing: dict[str, list[str]] = {}
+    for citance in parsed.citances:
+        for jats_id in citance.figure_ids:
+            citing.setdefault(jats_id, []).append(citance.text)
+    for figure in figures:
+        caption = figure.parsed.caption_text or ""
+        try:
+            figure.subcaptions = split_caption(caption, figure.parsed.caption_xml) if caption else []
+        except Exception as exc:  # noqa: BLE001 - the figure is still stored, with the reason
+            parsed.warnings.append(f"subcaption split failed for {figure.parsed.jats_id}: {exc}")
+        texts = citing.get(figure.parsed.jats_id or "", [])
+        if caption or texts:
+            figure.modality = classify(PanelTexts(None, caption, tuple(texts)))
+
+
 def _figure_number(label: str | None) -> str | None:
     """'Figure 3' → '3', 'Fig. S2' → 'S2' (to pair PDF figures with JATS figures)."""
     if not label:
@@ -130,6 +152,7 @@ class Preparer:
             figures = [self._prepare_figure(fig, bundle, loaded) for fig in parsed.figures]
             if bundle.pdf_path is not None and figures and not any(f.primary for f in figures):
                 self._figures_from_pdf(bundle.pdf_path, figures, parsed.warnings)
+            describe_figures(figures, parsed)
             license_code = normalise_license(bundle.license_code) or parsed.license_code
             prepared.append(
                 PreparedArticle(

@@ -171,7 +171,10 @@ class HarvestRunner:
 
     # -- a run -------------------------------------------------------------------------------
     def start_run(self, params: dict) -> int:
+        from store.modalities import ensure_taxonomy
+
         with self.sessions.begin() as session:
+            ensure_taxonomy(session)
             run = HarvestRun(params=params)
             session.add(run)
             session.flush()

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.prepare import PreparedArticle
-from store.models import Article, Citance, CitanceFigure, Figure
+from store.models import Article, Citance, CitanceFigure, Figure, Modality, Subcaption
 
 
 @dataclass
@@ -93,6 +93,7 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
     """Insert figures in document order; returns JATS id → row id (parents resolved in a second pass)."""
     if not prepared.figures:
         return {}
+    modality_ids = dict(session.execute(select(Modality.code, Modality.id)).all())
     rows = []
     for ordinal, fig in enumerate(prepared.figures):
         parsed, image = fig.parsed, fig.primary
@@ -118,6 +119,8 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
                 sha256=image.sha256 if image else None,
                 phash=image.phash if image else None,
                 image_error=fig.image_error,
+                modality_id=modality_ids.get(fig.modality.code) if fig.modality else None,
+                modality_score=fig.modality.confidence if fig.modality else None,
             )
         )
     ids = session.execute(
@@ -127,6 +130,13 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
     for fig, row_id in zip(prepared.figures, ids):
         if fig.parsed.jats_id and fig.parsed.jats_id not in by_jats_id:
             by_jats_id[fig.parsed.jats_id] = row_id
+    subcaptions = [
+        dict(figure_id=row_id, ordinal=i, label=sub.label, text=sub.text, full_text=sub.full_text, flag="unaligned")
+        for fig, row_id in zip(prepared.figures, ids)
+        for i, sub in enumerate(fig.subcaptions)
+    ]
+    if subcaptions:
+        session.execute(insert(Subcaption), subcaptions)
     parents = [
         {"fid": row_id, "pid": by_jats_id[fig.parsed.parent_jats_id]}
         for fig, row_id in zip(prepared.figures, ids)

@@ -35,6 +35,11 @@ def test_filters_on_real_articles(figmine_env):
         assert count(s, FigureFilter(min_width=100)) == s.scalar(select(func.count()).where(Figure.width >= 100))
         assert count(s, FigureFilter(pmcid=["PMC2924383"])) == 4
         assert count(s, FigureFilter(journal=["plos one"])) > 0
+        # caption work at ingest: every captioned figure has a modality, charts are the commonest
+        charts = count(s, FigureFilter(modality=["graphics"]))
+        assert 0 < charts < everything
+        assert count(s, FigureFilter(modality=["graphics.chart"])) <= charts
+        assert count(s, FigureFilter(q="heatmap")) > 0
     engine.dispose()
 
 

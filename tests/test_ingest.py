@@ -45,6 +45,9 @@ def test_ingest_real_oa_packages_then_skip_on_rerun(figmine_env):
     assert scalar(url, "SELECT count(*) FROM citances") > 10
     assert scalar(url, "SELECT count(*) FROM citance_figures WHERE cardinality(panels) > 0") > 0
     assert scalar(url, "SELECT count(DISTINCT license_code) FROM articles WHERE license_code IS NOT NULL") >= 1
+    # captions split into subcaptions and a modality per figure (panels are aligned by detection later)
+    assert scalar(url, "SELECT count(*) FROM subcaptions WHERE label IS NOT NULL AND full_text <> ''") > 0
+    assert scalar(url, "SELECT count(*) FROM figures WHERE modality_id IS NULL AND caption_text <> ''") == 0
 
     figures_before = scalar(url, "SELECT count(*) FROM figures")
     again = invoke("ingest", *map(str, PACKAGES))
