@@ -45,6 +45,8 @@ def extract_citances(article: etree._Element, index: FigureIndex) -> list[Citanc
     if not index.ids:
         return []
     blocks: dict[etree._Element, str | None] = {}
+    judged: set[etree._Element] = set()
+    placements: dict[etree._Element, tuple[bool, str | None]] = {}
     section_titles: dict[etree._Element, str | None] = {}
     ids = index.ids
     for xref in article.iter("xref"):
@@ -52,15 +54,24 @@ def extract_citances(article: etree._Element, index: FigureIndex) -> list[Citanc
         # most xrefs are citations (rid="B12"): one set lookup rejects them
         if rid is None or (rid not in ids and (" " not in rid or not any(r in ids for r in rid.split()))):
             continue
-        block = _enclosing_block(xref)
+        # the block and its placement follow from the xref's parent: judge each parent once
+        parent = xref.getparent()
+        if parent in judged:
+            continue
+        judged.add(parent)
+        block = parent if parent.tag in _TEXT_BLOCKS else _enclosing_block(xref)  # mostly a <p>
         if block is None or block in blocks:
             continue
-        is_text, section = _placement(block, section_titles)
-        if is_text:
-            blocks[block] = section
+        # and from the block's parent: sibling paragraphs share it
+        where = block.getparent()
+        placement = placements.get(where)
+        if placement is None:
+            placement = placements[where] = _placement(block, section_titles)
+        if placement[0]:
+            blocks[block] = placement[1]
     citances: list[Citance] = []
     for block, section in blocks.items():
-        citances.extend(_block_citances(flatten_block(block, index.ids), section, index))
+        citances.extend(_block_citances(flatten_block(block, ids), section, index))
     return citances
 
 
@@ -93,32 +104,32 @@ def _placement(block: etree._Element, titles: dict[etree._Element, str | None]) 
 
 def _block_citances(block: BlockText, section: str | None, index: FigureIndex) -> list[Citance]:
     text = block.text
-    if not block.xrefs:
+    xrefs = block.xrefs
+    if not xrefs:
         return []
-    splitter = SentenceSplitter(text, protected=[(s, e) for s, e, _ in block.xrefs], breaks=block.breaks)
-    xref_starts = [s for s, _, _ in block.xrefs]
+    splitter = SentenceSplitter(text, protected=[(s, e) for s, e, _ in xrefs], breaks=block.breaks)
+    xref_starts = [s for s, _, _ in xrefs]
+    n = len(text)
 
     citances: list[Citance] = []
     current: Citance | None = None
-    current_sentence: tuple[int, int] | None = None
+    sentence_start = sentence_end = -1  # the current sentence; none yet
     prev_end, prev_targets = -1, None
     ids = index.ids
-    for start, end, rid in block.xrefs:
-        rids = [r for r in rid.split() if r in ids]
+    for start, end, rid in xrefs:
+        rids = [rid] if rid in ids and _ONE_ID.fullmatch(rid) else [r for r in rid.split() if r in ids]
         # panels may follow the xref: read on up to the next figure xref
         k = bisect.bisect_right(xref_starts, start)
-        stop = xref_starts[k] if k < len(xref_starts) else len(text)
-        mentions = parse_mention(text[start:end], text[end : min(stop, end + _FOLLOWING_MAX)])
+        stop = min(xref_starts[k] if k < len(xref_starts) else n, end + _FOLLOWING_MAX)
+        mentions = parse_mention(text[start:end], text[end:stop])
         targets = resolve_targets(mentions, rids, index)
-        if current_sentence is not None and current_sentence[0] <= start and end <= current_sentence[1]:
-            sentence = current_sentence  # another reference in the same sentence
-        else:
+        if not (sentence_start <= start and end <= sentence_end):  # else: same sentence again
             sentence = splitter.sentence_at(start, end)
-        if sentence != current_sentence:
-            current = Citance(text=text[sentence[0] : sentence[1]], section=section, figure_ids=[], panels=[])
-            citances.append(current)
-            current_sentence = sentence
-            prev_targets = None
+            if sentence != (sentence_start, sentence_end):
+                sentence_start, sentence_end = sentence
+                current = Citance(text=text[sentence_start:sentence_end], section=section, figure_ids=[], panels=[])
+                citances.append(current)
+                prev_targets = None
         assert current is not None
         if prev_targets and targets and _RANGE_GAP.fullmatch(text, prev_end, start):
             targets = _join_range(prev_targets, targets, index) + targets
@@ -131,16 +142,24 @@ def _block_citances(block: BlockText, section: str | None, index: FigureIndex) -
     return citances
 
 
+_ONE_ID = re.compile(r"\S+")  # a rid naming one id: rid.split() == [rid]
+
+
 def _printed(text: str, start: int, end: int, mentions: list[FigureMention]) -> str:
     """The reference as a reader sees it: the xref text widened to the figure word before it and
     the panel letters after it ("Fig. <xref>2</xref>B" → "Fig. 2B")."""
     if mentions:
         end = max(end, start + mentions[-1].end)  # mention offsets count from the xref start
-    if _STARTS_WITH_NUMBER.match(text, start):
+    first = text[start : start + 1]
+    # most xrefs start with their figure word: test one character before running the regexes
+    if (first.isdecimal() or first in _S) and _STARTS_WITH_NUMBER.match(text, start):
         before = _LABEL_BEFORE.search(text, max(0, start - 24), start)
         if before is not None:
             start = before.start()
     return text[start:end].strip()
+
+
+_S = frozenset("Ss")
 
 
 def _join_range(

@@ -100,12 +100,17 @@ def _year(article_meta: etree._Element) -> int | None:
 
 def _date_year(date: etree._Element) -> int | None:
     el = date.find("year")
-    for text in ((el.text if el is not None else None), date.findtext("string-date"), date.get("iso-8601-date")):
-        if text:
-            m = _YEAR.search(text)
-            if m:
-                return int(m.group(1))
-    return None
+    year = _year_in(el.text if el is not None else None)
+    if year is None:  # read the fallbacks only when needed: most dates have a <year>
+        year = _year_in(date.findtext("string-date"))
+    if year is None:
+        year = _year_in(date.get("iso-8601-date"))
+    return year
+
+
+def _year_in(text: str | None) -> int | None:
+    m = _YEAR.search(text) if text else None
+    return int(m.group(1)) if m else None
 
 
 def _license(article_meta: etree._Element) -> tuple[str | None, str | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # a figure number, optionally supplementary ("S2"); "2.1" yields 2 only
 _NUM = re.compile(r"(?<![\d.])(?:(?<![A-Za-z])([Ss]))?(\d+)(?!\d)")
@@ -50,17 +51,18 @@ class FigureMention:
     end: int = 0  # offset in xref_text + following where the mention (with its panels) ends
 
 
-# the common reference: one number, at most one panel letter, then ")", ".", ";" or nothing
-_PLAIN_REFERENCE = re.compile(r"[A-Za-z. ]*?(?<![A-Za-z\d])([Ss]?)(\d+)([A-Za-z]?)")
+# the common reference: one number, at most one panel letter, then ")", ".", ";" or nothing; or
+# eLife's "Figure 7—figure supplement 1A", where the grammar drops the qualified number anyway
+_PLAIN_REFERENCE = re.compile(
+    r"(?:[A-Za-z. ]*?\d+—figure supplement |[A-Za-z. ]*?(?<![A-Za-z\d]))([Ss]?)(\d+)([A-Za-z]?)"
+)
 
 
 def parse_mention(xref_text: str, following: str = "") -> list[FigureMention]:
     """Figure numbers and panels named by `xref_text`, reading panels on into `following`."""
-    if not following or following[0] in ").;:]":
-        plain = _PLAIN_REFERENCE.fullmatch(xref_text)
-        if plain is not None:
-            number, panel = (plain.group(1).upper(), int(plain.group(2))), plain.group(3)
-            return [FigureMention(number, [panel.upper()] if panel else [], end=len(xref_text))]
+    plain = _plain_mention(xref_text, following)
+    if plain is not None:
+        return plain
     text = xref_text + following
     numbers = list(_NUM.finditer(xref_text))
     if not numbers:
@@ -91,6 +93,49 @@ def parse_mention(xref_text: str, following: str = "") -> list[FigureMention]:
                 break  # "Fig. 4; Table 1": the reference ended
         mentions.append(mention)
     return _merge_panel_ranges(mentions)
+
+
+def _plain_mention(xref_text: str, following: str) -> list[FigureMention] | None:
+    """The common reference ("Fig. 2", "Figure 3B") when what follows cannot add panels to it,
+    decided from the next few characters; None when the full grammar must read it."""
+    plain = _plain_reference(xref_text)
+    if plain is None:
+        return None
+    number, panel, bare = plain
+    if following and following[0] not in ").;:]" and not (bare and _no_panels_follow(following)):
+        return None
+    return [FigureMention(number, [panel] if panel else [], end=len(xref_text))]
+
+
+@lru_cache(maxsize=1024)
+def _plain_reference(xref_text: str) -> tuple[tuple[str, int], str, bool] | None:
+    """(number, panel, bare) of a plain reference; xref texts repeat ("Figure 2"), so cached.
+    `bare`: a number without panel preceded by a space ("2" of "Fig. 2", not "Fig.2"), which the
+    full grammar reads the same way whatever follows, as long as it adds no panels."""
+    plain = _PLAIN_REFERENCE.fullmatch(xref_text)
+    if plain is None:
+        return None
+    panel = plain.group(3)
+    at = plain.start(1)
+    bare = not panel and (at == 0 or xref_text[at - 1] == " ")
+    return (plain.group(1).upper(), int(plain.group(2))), panel.upper(), bare
+
+
+def _no_panels_follow(following: str) -> bool:
+    """Whether `scan_panels` is sure to find no panel letter after a number (see its cases): a
+    character that opens none, a space and a lower-case letter ("2 shows"; never a panel after a
+    plain space), or a comma and a word ("2, which": a panel letter is never followed by a letter)."""
+    c = following[0]
+    if c == " ":
+        return following[1:2].islower()
+    if c == ",":
+        word = following[2:4]
+        return (following[1:2] == " " and len(word) == 2 and word[0] in _LOWER_ASCII
+                and word[1].isascii() and word[1].isalnum())
+    return not (c.isalpha() or c.isspace() or c == "(")
+
+
+_LOWER_ASCII = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
 def _merge_panel_ranges(mentions: list[FigureMention]) -> list[FigureMention]:

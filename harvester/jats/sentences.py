@@ -34,6 +34,7 @@ SENTENCE_STARTERS = frozenset(
 )
 _PANEL_CONTEXT = frozenset({"and", "or", "to", "through", "panel", "panels", "&"})
 _TERMINATOR_CHARS = ".!?…"
+_ASCII_TERMINATORS = ".!?"
 _TERMINATOR_RUN = re.compile(r"[.!?…]+")
 # citation numbers printed right after the full stop (a flattened superscript): "cells.12,13 Next"
 _SUPERSCRIPT_CITATION = re.compile(r"\d{1,3}(?:[-–,]\d{1,3})*(?=\s)")
@@ -63,8 +64,8 @@ class SentenceSplitter:
     """Sentence boundaries of one text, decided lazily.
 
     Citances only need the sentences around figure references, so `sentence_at` judges just the
-    full stops next to a position (found with str.rfind / one regex search); `split` judges them
-    all. Judgements are cached.
+    full stops next to a position (found with str.rfind / str.find); `split` judges them all.
+    Judgements are cached.
     """
 
     def __init__(
@@ -78,8 +79,10 @@ class SentenceSplitter:
         self.n = len(text)
         self._prot_starts = [s for s, _ in protected]
         self._prot_ends = [e for _, e in protected]
-        self._breaks = sorted(b for b in set(breaks) if 0 < b < self.n)
-        self._term_chars = [c for c in _TERMINATOR_CHARS if c in text]
+        self._breaks = sorted({b for b in breaks if 0 < b < self.n})
+        # "…" is the one terminator outside ASCII; isascii() is free, `in` scans the text
+        terms = _ASCII_TERMINATORS if text.isascii() else _TERMINATOR_CHARS
+        self._term_chars = [c for c in terms if c in text]
         self._judged: dict[int, int | None] = {}
 
     def split(self) -> list[tuple[int, int]]:
@@ -103,38 +106,49 @@ class SentenceSplitter:
         """The trimmed span of the sentence holding the text between `start` and `end`."""
         if end <= start and start > 0:
             start = end = start - 1  # an empty xref belongs to the text it is glued to
-        text = self.text
+        text, n, judged = self.text, self.n, self._judged
+        terms = self._term_chars
         lo, pos = 0, start
-        while self._term_chars:  # walk back over full stops until one ends a sentence
-            i = max(text.rfind(c, 0, pos) for c in self._term_chars)
+        while terms:  # walk back over full stops until one ends a sentence
+            i = text.rfind(terms[0], 0, pos) if len(terms) == 1 else max(text.rfind(c, 0, pos) for c in terms)
             if i < 0:
                 break
             run_start, run_end = i, i + 1
             while run_start > 0 and text[run_start - 1] in _TERMINATOR_CHARS:
                 run_start -= 1
-            while run_end < self.n and text[run_end] in _TERMINATOR_CHARS:
+            while run_end < n and text[run_end] in _TERMINATOR_CHARS:
                 run_end += 1
-            b = self._boundary(run_start, run_end)
+            b = judged[run_start] if run_start in judged else self._boundary(run_start, run_end)
             if b is not None and b <= start:
                 lo = b
                 break
             pos = run_start
-        kb = bisect.bisect_right(self._breaks, start) - 1
-        if kb >= 0:
-            lo = max(lo, self._breaks[kb])
-        hi, pos = self.n, end
-        while True:  # and forward
-            m = _TERMINATOR_RUN.search(text, pos)
-            if m is None:
+        breaks = self._breaks
+        if breaks:
+            kb = bisect.bisect_right(breaks, start) - 1
+            if kb >= 0:
+                lo = max(lo, breaks[kb])
+        hi, pos = n, end
+        while terms:  # and forward: the next run of terminators at or after `pos`
+            if len(terms) == 1:
+                i = text.find(terms[0], pos)
+            else:
+                found = [k for k in (text.find(c, pos) for c in terms) if k >= 0]
+                i = min(found) if found else -1
+            if i < 0:
                 break
-            b = self._boundary(m.start(), m.end())
+            j = i + 1
+            while j < n and text[j] in _TERMINATOR_CHARS:
+                j += 1
+            b = judged[i] if i in judged else self._boundary(i, j)
             if b is not None and b >= end:
                 hi = b
                 break
-            pos = m.end()
-        kb = bisect.bisect_left(self._breaks, end)
-        if kb < len(self._breaks):
-            hi = min(hi, self._breaks[kb])
+            pos = j
+        if breaks:
+            kb = bisect.bisect_left(breaks, end)
+            if kb < len(breaks):
+                hi = min(hi, breaks[kb])
         return self._trim(lo, hi) or (start, end)
 
     def _trim(self, s: int, e: int) -> tuple[int, int] | None:
@@ -162,13 +176,17 @@ class SentenceSplitter:
         run_end = j
         while j < n and text[j] in _CLOSERS:  # closing brackets and citations stay with the sentence
             j += 1
-        cit = _BRACKET_CITATION.match(text, j)
-        if cit is None and i > 0 and not text[i - 1].isdigit():
+        if j >= n:
+            return n
+        # the citation patterns only start with "[" or a digit: test that before calling re
+        c = text[j]
+        cit = _BRACKET_CITATION.match(text, j) if c == "[" else None
+        if cit is None and c.isdecimal() and i > 0 and not text[i - 1].isdigit():
             cit = _SUPERSCRIPT_CITATION.match(text, j)
         if cit is not None:
             j = cit.end()
-        if j >= n:
-            return n
+            if j >= n:
+                return n
         if j + 1 >= n or not text[j].isspace():
             return None  # "3.5", "e.g.,", "end.The"
         nxt = text[j + 1]
@@ -185,10 +203,14 @@ class SentenceSplitter:
 
 def _is_abbreviation(text: str, dot: int, next_start: int) -> bool:
     """Whether the `.` at `dot` closes an abbreviation or an initial rather than a sentence."""
-    ws = dot - 1
-    while ws >= 0 and not text[ws].isspace():
-        ws -= 1
-    token = text[ws + 1 : dot].lstrip("([\"'“‘«")
+    ws = text.rfind(" ", 0, dot)
+    token = text[ws + 1 : dot]
+    if not token.isprintable():  # other whitespace inside: find the last one the slow way
+        ws = dot - 1
+        while ws >= 0 and not text[ws].isspace():
+            ws -= 1
+        token = text[ws + 1 : dot]
+    token = token.lstrip("([\"'“‘«")
     if not token:
         return False
     lower = token.lower()

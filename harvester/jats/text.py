@@ -8,16 +8,17 @@
   the character span of each wanted `<xref>` is recorded so that citances can be cut from the
   text by offset. Whitespace is collapsed while the text is built, so offsets index the result.
 
-`clean_text` has two paths with identical output: an element holding only inline styling (most
-captions) is serialised by libxml2 and its tags stripped with one regex (C speed); one holding
-anything that needs a decision (formulas, lists, skipped elements, entity references) is walked
-element by element in Python.
+`clean_text` has paths with identical output: an element holding only inline styling (most
+captions) is serialised by libxml2 and its tags stripped with one regex (C speed), or, when its
+paragraphs are its direct children and it is serialised anyway (captions), libxml2 writes each
+child's text; one holding anything that needs a decision (formulas, lists, skipped elements,
+entity references) is walked element by element in Python.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html.entities import name2codepoint
@@ -167,14 +168,47 @@ def clean_text(el: etree._Element | None, *, skip: frozenset[str] = QUIET_SKIP, 
     `xml` may pass the element already serialised (captions are serialised anyway)."""
     if el is None:
         return ""
+    if not len(el):  # no child nodes (most titles): nothing to serialise
+        return squash(el.text or "")
+    special = _clean_special(skip)
     if xml is None:
         xml, start, end = _serialise(el)
     else:
+        # (a parser that keeps CDATA sections would give text the regex path reads differently)
+        if "<![CDATA[" not in xml:
+            text = _clean_text_children(el, special)
+            if text is not None:
+                return text
         start = xml.find(">") + 1
         end = start if xml[start - 2] == "/" else xml.rfind("</")
-    if not _needs_walk(xml, start, end, _clean_special(skip)):
+    if not _needs_walk(xml, start, end, special):
         return squash(_plain(_SEPARATING_TAGS.sub(" ", xml[start:end])))
     return clean_text_walk(el, skip=skip)
+
+
+_SEPARATED = frozenset({"p", "title"})
+
+
+def _clean_text_children(el: etree._Element, special: frozenset[str]) -> str | None:
+    """`clean_text` of an element (a caption) whose descendants are plain inline elements and
+    paragraphs or titles as its direct children: libxml2 writes each child's text (method="text"),
+    with the spaces the serialised path puts for the p/title tags. The same output as that path,
+    without its regex passes; None for any other element."""
+    for node in el.iterdescendants():
+        tag = node.tag
+        if tag.__class__ is not str or tag in special or tag[0] == "{" or ":" in tag:
+            return None  # entities, comments, formulas, skipped or namespaced elements
+        if tag in _SEPARATED and node.getparent() is not el:
+            return None
+    pieces = [el.text or ""]
+    for child in el:
+        if child.tag in _SEPARATED:
+            pieces += (" ", etree.tostring(child, method="text", encoding="unicode", with_tail=False), " ")
+            if child.tail:
+                pieces.append(child.tail)
+        else:
+            pieces.append(etree.tostring(child, method="text", encoding="unicode", with_tail=True))
+    return squash("".join(pieces))
 
 
 @lru_cache(maxsize=16)
@@ -243,19 +277,29 @@ def tex_text(source: str) -> str:
     return squash(text)
 
 
+@lru_cache(maxsize=256)
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+# the layouts _mathml writes out; any other element is the concatenation of its parts
+_MML_LAYOUTS = frozenset({"msup", "msub", "msubsup", "mfrac", "msqrt", "mroot"})
 
 
 def _mathml(el: etree._Element) -> str:
     tag = el.tag
     if tag.__class__ is not str or tag in _MML_SKIP:
         return ""
-    name = _local(tag)
-    children = [c for c in el if c.tag.__class__ is str and c.tag not in _MML_SKIP]
+    if not len(el):  # a token (<mi>x</mi>), most of any formula: no need for itertext
+        text = el.text
+        return text.strip() if text else ""
+    children = [c for c in el if (t := c.tag).__class__ is str and t not in _MML_SKIP]
     if not children:
         return "".join(el.itertext()).strip()
     parts = [_mathml(c) for c in children]
+    name = _local(tag)
+    if name not in _MML_LAYOUTS:
+        return "".join(parts)
     if name in ("msup", "msub") and len(parts) == 2:
         return f"{parts[0]}{'^' if name == 'msup' else '_'}{_group(parts[1])}"
     if name == "msubsup" and len(parts) == 3:
@@ -295,11 +339,15 @@ def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
 
     The walk only appends raw strings and remembers where xrefs and breaks fall among them;
     whitespace is then collapsed once per stretch between marks, so the per-element cost stays
-    at a list append. (A serialise-and-strip path measured slower: cited paragraphs are short and
-    hold many xrefs.)"""
+    at a list append; text that needs no collapsing (most) skips that step. (A serialise-and-strip
+    path, and marks written into the tree for one `tostring(method="text")`, measured slower:
+    cited paragraphs are short and hold many xrefs.)"""
     parts: list[str] = []
     marks: list[tuple[int, int, str]] = []  # (index in parts, mark kind, rid)
     _walk_block(el, parts, marks, wanted)
+    joined = "".join(parts)
+    if "  " not in joined and joined.isprintable():
+        return _flatten_clean(joined, parts, marks)
     b = TextBuilder()
     xrefs: list[tuple[int, int, str]] = []
     opened: list[int] = []
@@ -316,7 +364,31 @@ def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
             b.hard_break()
     if done < len(parts):
         b.add("".join(parts[done:]))
-    return _finish(b, sorted(xrefs))
+    return _finish(b, xrefs)
+
+
+def _flatten_clean(joined: str, parts: list[str], marks: list[tuple[int, int, str]]) -> BlockText:
+    """`flatten_block` for text that needs no whitespace collapsing (printable, so its only
+    whitespace is single spaces): a mark's offset is its raw offset, less the leading space that
+    TextBuilder drops. (A nested block appends " " before its break, so no space is inserted.)"""
+    lead = 1 if joined.startswith(" ") else 0
+    xrefs: list[tuple[int, int, str]] = []
+    opened: list[int] = []
+    breaks: list[int] = []
+    done = offset = 0
+    for index, kind, rid in marks:
+        if index > done:
+            offset += sum(map(len, parts[done:index]))
+            done = index
+        at = offset - lead if offset else 0
+        if kind == _OPEN:
+            opened.append(at)
+        elif kind == _CLOSE:
+            xrefs.append((opened.pop(), at, rid))
+        elif not breaks or breaks[-1] != at:
+            breaks.append(at)
+    text = joined[lead:].rstrip()
+    return _spans(text, xrefs, breaks)
 
 
 def _is_wanted(rid: str | None, wanted: Collection[str]) -> bool:
@@ -325,11 +397,14 @@ def _is_wanted(rid: str | None, wanted: Collection[str]) -> bool:
     return rid in wanted or (" " in rid and any(r in wanted for r in rid.split()))
 
 
-def _finish(b: TextBuilder, xrefs: Iterable[tuple[int, int, str]]) -> BlockText:
-    text = b.text().rstrip()
+def _finish(b: TextBuilder, xrefs: list[tuple[int, int, str]]) -> BlockText:
+    return _spans(b.text().rstrip(), xrefs, b.breaks)
+
+
+def _spans(text: str, xrefs: list[tuple[int, int, str]], breaks: list[int]) -> BlockText:
     # spans may include a space that the builder kept at an element's edge
-    spans = [(*_trim(text, s, e), rid) for s, e, rid in xrefs]
-    return BlockText(text, spans, [x for x in b.breaks if x < len(text)])
+    spans = [(*_trim(text, s, e), rid) for s, e, rid in sorted(xrefs)]
+    return BlockText(text, spans, [x for x in breaks if x < len(text)])
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -343,8 +418,8 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _OPEN, _CLOSE, _BREAK = range(3)
-_XREF, _QUIET, _NESTED, _FORMULA, _DISP_FORMULA, _BLOCK, _ENTITY = range(1, 8)
-# what the paragraph walker does with each tag; absent = inline, walked through
+_INLINE, _XREF, _QUIET, _NESTED, _FORMULA, _DISP_FORMULA, _BLOCK, _ENTITY = range(8)
+# what the paragraph walker does with each tag; absent = _INLINE, walked through
 _KIND: dict[object, int] = {tag: _BLOCK for tag in BLOCK_TAGS}
 _KIND.update({tag: _NESTED for tag in NESTED_BLOCKS})
 _KIND.update({tag: _QUIET for tag in PARAGRAPH_QUIET_SKIP})
@@ -360,14 +435,18 @@ def _walk_block(
     if text:
         append(text)
     for child in el:
-        kind = _KIND.get(child.tag, 0)
-        if kind == 0 or kind == _XREF:
-            rid = child.get("rid") if kind else None
-            if rid and _is_wanted(rid, wanted):
+        kind = _KIND.get(child.tag, _INLINE)
+        if kind == _XREF:
+            rid = child.get("rid")
+            # most xrefs cite references (rid="B12"): one set lookup rejects them
+            if rid and (rid in wanted or (" " in rid and _is_wanted(rid, wanted))):
                 marks.append((len(parts), _OPEN, rid))
                 _walk_block(child, parts, marks, wanted)
                 marks.append((len(parts), _CLOSE, rid))
-            elif len(child):  # inline styling
+            else:
+                kind = _INLINE
+        if kind == _INLINE:
+            if len(child):  # inline styling
                 _walk_block(child, parts, marks, wanted)
             else:  # most often a leaf such as <italic>word</italic>
                 text = child.text
