@@ -251,27 +251,55 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", help="Output file.")],
-    format: Annotated[str, typer.Option("--format", help="jsonl")] = "jsonl",
+    out: Annotated[Path, typer.Option("--out", help="Output file (.jsonl/.csv) or folder (shards).")],
+    format: Annotated[str, typer.Option("--format", help="webdataset | parquet | jsonl | csv")] = "jsonl",
+    level: Annotated[str, typer.Option("--level", help="figure | subfigure")] = "figure",
     pmcid: Annotated[Optional[list[str]], typer.Option("--pmcid", help="Only these articles.")] = None,
-    images: Annotated[bool, typer.Option("--images/--no-images", help="Copy figure images beside the file.")] = True,
+    q: Annotated[Optional[str], typer.Option("--q", help="Full-text query over captions, subcaptions, citances.")] = None,
+    modality: Annotated[Optional[list[str]], typer.Option("--modality", help="Modality codes (a parent matches its children).")] = None,
+    concept: Annotated[Optional[list[str]], typer.Option("--concept", help="Concept id or name.")] = None,
+    license: Annotated[Optional[list[str]], typer.Option("--license", help="commercial | noncommercial | licence codes")] = None,
+    journal: Annotated[Optional[list[str]], typer.Option("--journal")] = None,
+    year_from: Annotated[Optional[int], typer.Option("--year-from")] = None,
+    year_to: Annotated[Optional[int], typer.Option("--year-to")] = None,
+    min_width: Annotated[Optional[int], typer.Option("--min-width")] = None,
+    min_height: Annotated[Optional[int], typer.Option("--min-height")] = None,
+    has_citances: Annotated[Optional[bool], typer.Option("--has-citances/--no-citances")] = None,
+    compound: Annotated[Optional[bool], typer.Option("--compound/--single")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the article-level split.")] = 0,
+    splits: Annotated[Optional[str], typer.Option("--splits", help="e.g. 0.9/0.05/0.05 (train/val/test by article)")] = None,
+    dedup: Annotated[Optional[str], typer.Option("--dedup", help="sha256 | phash[:N]")] = None,
+    shard_size: Annotated[Optional[str], typer.Option("--shard-size", help='records and/or bytes per shard, e.g. "10000,1GB"')] = None,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="Write the images too.")] = True,
 ) -> None:
-    """Export figures (one record per figure) with their captions, citances and images."""
+    """Export figures or panels with their captions, citances and images (same engine as POST /exports)."""
     from figmine.settings import get_settings
     from harvester.sources.pmc_metadata import normalise_pmcid
     from store.blobs import open_blob_store
-    from store.db import session_scope
-    from store.exporters.jsonl import write_jsonl
-    from store.figure_records import iter_figure_rows
+    from store.db import session_factory
+    from store.exporters import ExportError, run_export
+    from store.filters import FigureFilter
 
-    if format != "jsonl":
-        raise typer.BadParameter(f"unsupported format {format!r} (jsonl)")
-    ids = [normalise_pmcid(p) for p in _split_ids(pmcid)] or None
+    ids = [normalise_pmcid(p) for p in _split_ids(pmcid)]
+    flt = FigureFilter(
+        q=q, modality=_split_ids(modality), concept=list(concept or []), license=_split_ids(license),
+        year_from=year_from, year_to=year_to, journal=list(journal or []), pmcid=ids, compound=compound,
+        has_citances=has_citances, min_width=min_width, min_height=min_height,
+    )
     _ensure_schema()
     blobs = open_blob_store(get_settings().blob_location)
-    with session_scope() as session, progress_bar("export", None) as (progress, task):
-        counts = write_jsonl(
-            iter_figure_rows(session, ids), out, blobs, with_images=images,
-            on_row=lambda c: progress.update(task, completed=c.figures, detail=f"{c.images} images"),
-        )
-    console.print(f"exported {counts.figures} figures ({counts.images} images) to {out}")
+    with progress_bar("export", None) as (progress, task):
+        def on_progress(p) -> None:
+            progress.update(task, completed=p.done, total=p.total, detail=f"{p.bytes / 1e6:.1f} MB")
+
+        try:
+            result = run_export(
+                session_factory(), blobs, out_dir=out, format=format, level=level, filter=flt, seed=seed,
+                splits=splits, dedup=dedup, shard_size=shard_size, with_images=images, on_progress=on_progress,
+                progress_every=100,
+            )
+        except ExportError as exc:
+            console.print(f"[red]export failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
+    console.print(f"exported {result.done} of {result.total} records to {result.out} ({result.manifest.name}): "
+                  f"{json.dumps(result.counts)}")

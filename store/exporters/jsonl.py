@@ -1,16 +1,62 @@
-"""JSONL export: one JSON object per figure; images copied beside it under `images/`."""
+"""JSONL export: one JSON object per figure (or panel) per line, `<split>.jsonl`; images beside it
+under `images/<key>.jpg`, the record's `image` being that path relative to the JSONL file's folder."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from store.blobs import BlobStore, LocalBlobStore
+from store.blobs import BlobStore
+from store.exporters.image_folder import ImageFolder
+from store.exporters.samples import Sample, SampleBuilder
+from store.exporters.writer import ExportFile, FormatWriter, Layout, ShardSize
 from store.figure_records import FigureRow
+
+
+class JsonlWriter(FormatWriter):
+    format = "jsonl"
+    file_suffix = ".jsonl"
+    needs_bytes = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.images = ImageFolder(self.layout.images, self.parts)
+        self.handles: dict[str, tuple[Path, IO[str], list[int]]] = {}
+
+    def _handle(self, split: str):
+        if split not in self.handles:
+            path = self.layout.data_file(split, "jsonl", only_split=len(self.splits) == 1)
+            self.handles[split] = (path, self.parts.part(path).open("w", encoding="utf-8"), [0])
+        return self.handles[split]
+
+    def write(self, sample: Sample) -> int:
+        added = 0
+        record = sample.record
+        if self.with_images and sample.has_image:
+            record["image"], added = self.images.put(sample)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        _, handle, count = self._handle(sample.split)
+        handle.write(line)
+        count[0] += 1
+        return added + len(line.encode())
+
+    def close(self) -> list[ExportFile]:
+        for split in self.splits:
+            path, handle, count = self._handle(split)
+            handle.close()
+            self._done(path, count[0], split, "data")
+        if self.images.count:
+            self.files.append(ExportFile("images/", self.images.bytes, self.images.count, None, "images"))
+        return self.files
+
+    def abort(self) -> None:
+        for _, handle, _ in self.handles.values():
+            handle.close()
+        self.handles.clear()
+        super().abort()
 
 
 @dataclass
@@ -18,11 +64,6 @@ class ExportCounts:
     figures: int = 0
     images: int = 0
     bytes: int = 0
-
-
-def _image_name(record: dict, key: str) -> str:
-    ext = key.rsplit(".", 1)[-1] if "." in key.rsplit("/", 1)[-1] else "bin"
-    return f"{record['sha256'] or key.rsplit('/', 1)[-1].split('.')[0]}.{ext}"
 
 
 def write_jsonl(
@@ -33,46 +74,25 @@ def write_jsonl(
     with_images: bool = True,
     on_row: Callable[[ExportCounts], None] | None = None,
 ) -> ExportCounts:
-    """Write to a temporary file and rename at the end, so a failed export leaves no half file."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    images_dir = out.parent / "images"
-    tmp = out.with_name(out.name + ".part")
+    """Figure rows → one JSONL file (the pre-engine entry point; `engine.run_export` does the rest)."""
+    from store.exporters.splits import ALL
+
+    layout = Layout(Path(out), ".jsonl")
+    layout.prepare()
+    writer = JsonlWriter(layout, [ALL], ShardSize(), with_images=with_images)
+    builder = SampleBuilder(blobs, with_images=with_images, need_bytes=False, panel_phash=False)
     counts = ExportCounts()
     try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                record = dict(row.record)
-                if with_images and row.image_key:
-                    name = _image_name(record, row.image_key)
-                    target = images_dir / name
-                    if not target.exists():
-                        images_dir.mkdir(exist_ok=True)
-                        counts.bytes += _copy_blob(blobs, row.image_key, target)
-                        counts.images += 1
-                    record["image"] = os.path.relpath(target, out.parent)
-                line = json.dumps(record, ensure_ascii=False)
-                handle.write(line + "\n")
-                counts.bytes += len(line) + 1
+        for row in rows:
+            for sample in builder.figure_sample(row):
+                sample.split = ALL
+                counts.bytes += writer.write(sample)
+                counts.images += sample.has_image and with_images
                 counts.figures += 1
                 if on_row:
                     on_row(counts)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
     return counts
-
-
-def _copy_blob(blobs: BlobStore, key: str, target: Path) -> int:
-    """Hard-link from a local blob store when possible (same file system), else copy the bytes."""
-    part = target.with_name(target.name + ".part")
-    local = blobs.path(key) if isinstance(blobs, LocalBlobStore) else None
-    if local is not None:
-        try:
-            os.link(local, part)
-        except OSError:
-            shutil.copyfile(local, part)
-    else:
-        part.write_bytes(blobs.open(key))
-    os.replace(part, target)
-    return target.stat().st_size
