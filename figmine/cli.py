@@ -228,6 +228,40 @@ def detector_train(ctx: typer.Context) -> None:
     main(list(ctx.args))
 
 
+@detector_app.command("eval")
+def detector_eval(
+    gold: Annotated[list[Path], typer.Option("--gold", help="Gold file(s) in the gold-dev format.")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (default: beside the gold file).")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Weights folder (default: shipped).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto | yolo | xycut")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help="auto | onnx | torch")] = "auto",
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the full report here.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Per-figure lines.")] = False,
+) -> None:
+    """Score the detector on real figures: ImageCLEF accuracy, mAP@0.5, mAP@0.5:0.95, panel count, labels."""
+    from subfigure_detector.evaluate import eval_command
+
+    eval_command(gold, images_dir=images, weights_dir=weights, backend=backend, method=method, verbose=verbose,
+                 json_out=json_out)
+
+
+@app.command()
+def detect(
+    images: Annotated[list[str], typer.Argument(help="Figure images.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Weights folder (default: shipped).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto | yolo | xycut")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help="auto | onnx | torch")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+) -> None:
+    """Split figures into panels and read their labels (boxes in original pixels, reading order)."""
+    from subfigure_detector.detect import detect_command
+
+    errors = detect_command(images, as_json=as_json, weights_dir=weights, backend=backend, method=method,
+                            batch_size=batch_size)
+    raise typer.Exit(1 if errors == len(images) else 0)
+
+
 # -- stats / export ---------------------------------------------------------------------------
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:

@@ -1,0 +1,386 @@
+"""Post-processing of panel boxes: overlap suppression, containment, label assignment, reading order, trimming.
+
+Pure functions on plain data. Boxes are integer pixels `(x1, y1, x2, y2)` in the original image,
+x2/y2 exclusive (the gold format's convention), so `area = (x2 - x1) * (y2 - y1)`.
+
+Reading order is a recursive XY-cut over the boxes themselves (rows first, then columns): it reads a
+tall panel on the left before the two stacked panels beside it, and it tolerates panels that are
+slightly misaligned because each box is shrunk a little before the gaps between them are looked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+METHODS = ("yolo", "xycut", "whole")
+
+
+@dataclass
+class Panel:
+    """One panel of a figure; `method` says which detector found it (yolo | xycut | whole)."""
+
+    box: Box
+    score: float
+    method: str
+    label: str | None = None  # canonical letter(s) for alignment with captions: "A", "B1", "II"
+    label_raw: str | None = None  # as read: "(a)", "b1", "ii"
+    label_box: Box | None = None
+    label_score: float | None = None
+    extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("extra")
+        out["box"] = list(self.box)
+        out["label_box"] = list(self.label_box) if self.label_box else None
+        out["score"] = round(float(self.score), 4)
+        if self.label_score is not None:
+            out["label_score"] = round(float(self.label_score), 4)
+        return out
+
+
+# -- box arithmetic --------------------------------------------------------------------------
+def area(b: Sequence[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return float(w * h) if w > 0 and h > 0 else 0.0
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    inter = intersection(a, b)
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def union_box(boxes: Iterable[Sequence[int]]) -> Box:
+    bs = list(boxes)
+    return (min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs))
+
+
+def clip_box(b: Sequence[float], width: int, height: int) -> Box:
+    x1 = int(round(min(max(b[0], 0), width)))
+    y1 = int(round(min(max(b[1], 0), height)))
+    x2 = int(round(min(max(b[2], 0), width)))
+    y2 = int(round(min(max(b[3], 0), height)))
+    return (x1, y1, max(x1, x2), max(y1, y2))
+
+
+def box_gap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Euclidean distance between two boxes (0 when they touch or overlap)."""
+    dx = max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0.0, max(a[1], b[1]) - min(a[3], b[3]))
+    return float(np.hypot(dx, dy))
+
+
+# -- suppression -----------------------------------------------------------------------------
+def suppress_overlaps(panels: list[Panel], iou_threshold: float = 0.5) -> list[Panel]:
+    """Greedy non-maximum suppression across methods: keep the best-scoring of boxes that overlap."""
+    kept: list[Panel] = []
+    for p in sorted(panels, key=lambda p: -p.score):
+        if all(iou(p.box, k.box) < iou_threshold for k in kept):
+            kept.append(p)
+    return kept
+
+
+def resolve_containment(panels: list[Panel], inside: float = 0.85) -> list[Panel]:
+    """Drop boxes that are parts or groups of others.
+
+    A box that holds two or more other boxes is a group (the detector saw both the group and its
+    members; the PanelSeg convention is the smallest labelled region), so the group goes. A box
+    that sits inside exactly one other is an inset or a fragment of it, so the inner one goes.
+    """
+    n = len(panels)
+    contains = [[j for j in range(n) if j != i and area(panels[j].box) > 0
+                 and intersection(panels[i].box, panels[j].box) >= inside * area(panels[j].box)
+                 and area(panels[j].box) < area(panels[i].box)]
+                for i in range(n)]
+    drop: set[int] = set()
+    for i in range(n):
+        if len(contains[i]) >= 2:
+            drop.add(i)
+    for i in range(n):
+        if i in drop:
+            continue
+        if len(contains[i]) == 1 and contains[i][0] not in drop:
+            drop.add(contains[i][0])
+    return [p for i, p in enumerate(panels) if i not in drop]
+
+
+# -- labels ----------------------------------------------------------------------------------
+@dataclass
+class LabelBox:
+    box: Box
+    score: float = 1.0
+    raw: str | None = None  # read text, when already read
+    text_score: float | None = None
+
+
+def assign_labels(panels: list[Panel], labels: list[LabelBox], *, max_gap_frac: float = 0.15) -> list[Panel]:
+    """Give each panel at most one label box: the one inside it, or the nearest outside it.
+
+    A label inside a panel (most of its area) belongs to it; otherwise to the nearest panel within
+    `max_gap_frac` of that panel's shorter side (labels often sit in the gutter just above or left of
+    their panel). Among several candidates a panel keeps the one nearest its top-left corner. The
+    panel box grows to include its label (gold convention: a panel is tight on its own corner label).
+    """
+    if not panels or not labels:
+        return panels
+    claims: dict[int, list[tuple[float, LabelBox]]] = {}
+    for lab in labels:
+        la = area(lab.box) or 1.0
+        best, best_key = None, None
+        for i, p in enumerate(panels):
+            inside = intersection(p.box, lab.box) / la
+            gap = box_gap(p.box, lab.box)
+            limit = max_gap_frac * min(p.box[2] - p.box[0], p.box[3] - p.box[1])
+            if inside < 0.5 and gap > limit:
+                continue
+            key = (0 if inside >= 0.5 else 1, gap, _corner_distance(p.box, lab.box))
+            if best_key is None or key < best_key:
+                best, best_key = i, key
+        if best is not None:
+            claims.setdefault(best, []).append((_corner_distance(panels[best].box, lab.box), lab))
+    out = list(panels)
+    for i, cands in claims.items():
+        _, lab = min(cands, key=lambda c: (c[0], -c[1].score))
+        p = out[i]
+        out[i] = replace(p, box=union_box([p.box, lab.box]), label_box=lab.box,
+                         label_raw=lab.raw if lab.raw is not None else p.label_raw,
+                         label_score=lab.text_score if lab.text_score is not None else p.label_score)
+    return out
+
+
+def merge_unlabelled(panels: list[Panel], *, min_labelled: int = 2, max_gap_frac: float = 0.25, gap_ratio: float = 0.75,
+                     overlap_tolerance: float = 0.002) -> list[Panel]:
+    """In a labelled figure, join each unlabelled panel to the labelled neighbour it continues.
+
+    When a figure labels its panels, a region without a label is a part of a labelled panel (the
+    second column of an image grid, the plot beside a schematic) - the PanelSeg convention that a
+    panel is the smallest region carrying its own label. The neighbour must share a row or column
+    band with it, be closer than `gap_ratio` times the narrowest gutter between labelled panels
+    and within `max_gap_frac` of its shorter side, preferably lie left of or above it, and the
+    joined box must not run into a third panel. Panels that cannot join stay.
+    """
+    labelled = [p for p in panels if p.label]
+    if len(labelled) < min_labelled:
+        return panels
+    # Gutters between labelled panels that sit side by side: a piece separated from a labelled
+    # panel by a clearly narrower gap belongs to it (an image grid's inner gap); one separated by a
+    # full-width gutter may be a panel whose label was missed, and stays.
+    between = [box_gap(a.box, b.box) for i, a in enumerate(labelled) for b in labelled[i + 1:]
+               if _share_band(a.box, b.box)]
+    if not between:
+        return panels
+    limit = gap_ratio * min(between)
+    out = list(panels)
+    changed = True
+    while changed:
+        changed = False
+        for u in sorted((p for p in out if not p.label), key=lambda p: area(p.box)):
+            best, best_key = None, None
+            short = min(u.box[2] - u.box[0], u.box[3] - u.box[1])
+            for cand in out:
+                if cand is u or not cand.label:
+                    continue
+                gap = box_gap(u.box, cand.box)
+                if gap > max_gap_frac * short or gap >= limit or not _share_band(u.box, cand.box):
+                    continue
+                grown = union_box([u.box, cand.box])
+                if any(o is not u and o is not cand and intersection(grown, o.box) > overlap_tolerance * area(o.box)
+                       for o in out):
+                    continue
+                before = cand.box[0] <= u.box[0] and cand.box[1] <= u.box[1]
+                key = (0 if before else 1, gap)
+                if best_key is None or key < best_key:
+                    best, best_key = cand, key
+            if best is not None:
+                merged = replace(best, box=union_box([u.box, best.box]), score=min(best.score, u.score))
+                out = [merged if p is best else p for p in out if p is not u]
+                changed = True
+                break
+    return out
+
+
+def _share_band(a: Sequence[float], b: Sequence[float], frac: float = 0.5) -> bool:
+    """True when a and b overlap by `frac` of the smaller extent horizontally or vertically."""
+    ox = min(a[2], b[2]) - max(a[0], b[0])
+    oy = min(a[3], b[3]) - max(a[1], b[1])
+    return (ox >= frac * min(a[2] - a[0], b[2] - b[0])) or (oy >= frac * min(a[3] - a[1], b[3] - b[1]))
+
+
+def label_consistency(panels: list[Panel]) -> float:
+    """How much a split looks like a lettered figure: distinct labels, minus unlabelled and repeated ones.
+
+    A split that cuts a lettered figure right gives every panel its own letter; merging two panels
+    loses a letter, cutting one in two leaves a piece without one. Unlettered splits score 0.
+    """
+    labels = [p.label for p in panels if p.label]
+    if not labels:
+        return 0.0
+    distinct = len(set(labels))
+    return distinct - 0.5 * (len(panels) - len(labels)) - (len(labels) - distinct)
+
+
+_STROKE_LETTERS = {"I", "J", "L"}
+
+
+def infer_sequence_labels(panels: list[Panel], *, min_labelled: int = 3) -> list[Panel]:
+    """Fill gaps in a run of single-letter labels from reading order: A, ?, C → A, B, C.
+
+    Panels must already be in reading order. A panel between X and X+2 gets X+1 when it has no
+    label or a stroke letter that OCR confuses (I, J, L); the first panel before a B gets A. Needs
+    `min_labelled` single-letter labels as evidence that the figure letters its panels in order.
+    The label is marked as inferred: `label_raw` None, `label_score` 0.
+    """
+    letters = [p.label if p.label and len(p.label) == 1 and p.label.isalpha() else None for p in panels]
+    if sum(1 for x in letters if x) < min_labelled:
+        return panels
+    out = list(panels)
+    for i in range(len(out)):
+        prev = letters[i - 1] if i > 0 else None
+        nxt = letters[i + 1] if i + 1 < len(out) else None
+        cur = letters[i]
+        want = None
+        if prev and nxt and ord(nxt) - ord(prev) == 2:
+            want = chr(ord(prev) + 1)
+        elif i == 0 and nxt == "B":
+            want = "A"
+        if want is None or cur == want:
+            continue
+        if cur is None and out[i].label is None or (cur in _STROKE_LETTERS and want in _STROKE_LETTERS):
+            out[i] = replace(out[i], label=want, label_raw=out[i].label_raw if cur else None,
+                             label_score=0.0 if cur is None else out[i].label_score)
+            letters[i] = want
+    return out
+
+
+def _corner_distance(panel: Sequence[float], label: Sequence[float]) -> float:
+    return float(np.hypot(label[0] - panel[0], label[1] - panel[1]))
+
+
+# -- reading order ---------------------------------------------------------------------------
+def reading_order(boxes: Sequence[Sequence[float]], *, shrink: float = 0.15) -> list[int]:
+    """Indices of `boxes` in reading order: rows top to bottom, left to right within a row.
+
+    Recursive: split the set where no (shrunk) box crosses a horizontal line, else a vertical one;
+    a set that cannot be split either way is read by its centres, row bands first.
+    """
+    idx = list(range(len(boxes)))
+    if not idx:
+        return []
+    arr = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    w = arr[:, 2] - arr[:, 0]
+    h = arr[:, 3] - arr[:, 1]
+    core = arr + np.stack([w * shrink, h * shrink, -w * shrink, -h * shrink], axis=1)
+    return _order(idx, core)
+
+
+def _order(idx: list[int], core: np.ndarray) -> list[int]:
+    if len(idx) <= 1:
+        return idx
+    for lo, hi in ((1, 3), (0, 2)):  # rows (y) first, then columns (x)
+        groups = _split_on_gaps(idx, core, lo, hi)
+        if len(groups) > 1:
+            return [i for g in groups for i in _order(g, core)]
+    # Not separable (pinwheel layouts): band by centre rows, then x.
+    cy = (core[idx, 1] + core[idx, 3]) / 2
+    hmed = float(np.median(core[idx, 3] - core[idx, 1])) or 1.0
+    order = sorted(idx, key=lambda i: (round(((core[i, 1] + core[i, 3]) / 2 - cy.min()) / hmed), core[i, 0]))
+    return order
+
+
+def _split_on_gaps(idx: list[int], core: np.ndarray, lo: int, hi: int) -> list[list[int]]:
+    spans = sorted(idx, key=lambda i: core[i, lo])
+    groups: list[list[int]] = [[spans[0]]]
+    reach = core[spans[0], hi]
+    for i in spans[1:]:
+        if core[i, lo] >= reach:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+        reach = max(reach, core[i, hi])
+    return groups
+
+
+def sort_panels(panels: list[Panel]) -> list[Panel]:
+    return [panels[i] for i in reading_order([p.box for p in panels])]
+
+
+# -- trimming --------------------------------------------------------------------------------
+def channel_min(rgb: np.ndarray) -> np.ndarray:
+    """min(R, G, B) per pixel (three elementwise minima: much faster than ndarray.min(axis=2))."""
+    if rgb.ndim == 2:
+        return rgb
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def channel_max(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim == 2:
+        return rgb
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def ink_mask(rgb: np.ndarray, threshold: int | None = None) -> np.ndarray:
+    """Pixels that are not background: min(RGB) darker than the (near-white) background.
+
+    The threshold adapts to the background level (JPEG noise, off-white scans): 20 grey levels
+    below the background's typical value, at most 235. On a dark background the test inverts.
+    """
+    m = channel_min(rgb)
+    bg = background_level(m)
+    if bg >= 128:
+        t = threshold if threshold is not None else min(235, bg - 20)
+        return m < t
+    return channel_max(rgb) > (threshold if threshold is not None else max(40, bg + 40))
+
+
+def background_level(rgb: np.ndarray) -> int:
+    """Typical value of min(RGB) of the figure's background, judged on the image border.
+
+    Panels often touch the image edge, so a dark border alone does not make a dark figure: the
+    background counts as light whenever a fair share of the border is light. Takes an RGB image
+    or its channel minimum.
+    """
+    m = channel_min(rgb)
+    if m.size == 0:
+        return 255
+    border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]])
+    light = border[border >= 160]
+    if light.size >= 0.1 * border.size:
+        return int(np.median(light))
+    return int(np.median(border))
+
+
+def trim_box(mask: np.ndarray, box: Sequence[int], *, noise: int = 0) -> Box | None:
+    """Shrink `box` to the ink in `mask` (rows/columns with more than `noise` ink pixels); None if empty."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    sub = mask[y1:y2, x1:x2]
+    if sub.size == 0:
+        return None
+    rows = np.flatnonzero(sub.sum(axis=1) > noise)
+    cols = np.flatnonzero(sub.sum(axis=0) > noise)
+    if rows.size == 0 or cols.size == 0:
+        return None
+    return (x1 + int(cols[0]), y1 + int(rows[0]), x1 + int(cols[-1]) + 1, y1 + int(rows[-1]) + 1)
+
+
+def trim_panels(panels: list[Panel], mask: np.ndarray) -> list[Panel]:
+    """Tighten every panel to its content; a panel with no content at all is dropped."""
+    out = []
+    for p in panels:
+        t = trim_box(mask, p.box)
+        if t is None:
+            continue
+        if p.label_box is not None:
+            t = union_box([t, p.label_box])
+        out.append(replace(p, box=t))
+    return out
