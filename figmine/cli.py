@@ -17,6 +17,8 @@ app = typer.Typer(help="figmine: mine PubMed Central Open Access for a panel-lev
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+apikey_app = typer.Typer(help="API keys for the write endpoints (harvests, exports).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
 detector_app = typer.Typer(help="Subfigure detector: synthetic data, training, evaluation.", no_args_is_help=True)
 app.add_typer(detector_app, name="detector")
 # argparse-based tools keep their own options and --help
@@ -200,6 +202,53 @@ def _raiser(error: Exception):
 
 def _constant(bundle):
     return lambda _: bundle
+
+
+# -- api ----------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+) -> None:
+    """Serve the REST API (queries, images, harvest and export jobs)."""
+    from api.app import serve as run_server
+
+    _ensure_schema()
+    run_server(host, port, workers=workers)
+
+
+@apikey_app.command("create")
+def apikey_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    from api.keys import create_key
+
+    _ensure_schema()
+    info, token = create_key(name)
+    console.print(f"created key {info.prefix}… for {name!r}; keep it, it is not shown again:")
+    typer.echo(token)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List keys (prefix, name, created, last used, revoked)."""
+    from api.keys import list_keys
+
+    _ensure_schema()
+    for info in list_keys():
+        state = "revoked" if info.revoked else "active"
+        typer.echo(f"{info.id}\t{info.prefix}\t{info.name}\t{info.created_at}\t{info.last_used_at}\t{state}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(which: Annotated[str, typer.Argument(help="Prefix, name, id or the key itself.")]) -> None:
+    """Revoke keys."""
+    from api.keys import revoke_key
+
+    _ensure_schema()
+    revoked = revoke_key(which)
+    console.print(f"revoked {len(revoked)} key(s)")
+    raise typer.Exit(0 if revoked else 1)
 
 
 # -- captions ---------------------------------------------------------------------------------

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     # Images: refuse decompression bombs above this many pixels.
     max_image_pixels: int = Field(default=200_000_000, alias="FIGMINE_MAX_IMAGE_PIXELS")
 
+    # REST API (api/). Reads (lists, details, images, stats) need no key unless this is false;
+    # harvests and exports always need an `X-API-Key`.
+    api_read_open: bool = Field(default=True, alias="FIGMINE_API_READ_OPEN")
+    # Allowed browser origins, comma-separated ("*" for any); empty: no CORS headers at all.
+    cors_origins: str = Field(default="", alias="FIGMINE_CORS_ORIGINS")
+    # Longest `q` / `prefix` accepted (characters); longer is a 422.
+    max_query_length: int = Field(default=500, alias="FIGMINE_MAX_QUERY_LENGTH")
+    # Server-side cap on one API query (milliseconds); a slower query answers 503.
+    api_statement_timeout_ms: int = Field(default=30_000, alias="FIGMINE_API_STATEMENT_TIMEOUT_MS")
+    # Harvest and export jobs started through the API run on this many background threads.
+    api_job_workers: int = Field(default=2, alias="FIGMINE_API_JOB_WORKERS")
+
     @property
     def blob_location(self) -> str:
         return self.blob_url or str((self.home / "blobs").resolve())

@@ -1,0 +1,1 @@
+"""Thin route modules: validate, call a query function from api.queries, return a schema."""
