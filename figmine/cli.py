@@ -99,6 +99,38 @@ def _run_with_progress(runner, items, params: dict, total: int | None, title: st
     return summary
 
 
+def _detect_stage(enabled: bool) -> None:
+    """Split newly stored figures into panels and align them with their subcaptions."""
+    if not enabled:
+        return
+    from sqlalchemy import func, select
+
+    from figmine.settings import get_settings
+    from pipeline.detect_stage import detect_pending
+    from store.blobs import open_blob_store
+    from store.db import session_factory
+    from store.models import Figure
+    from subfigure_detector.detect import Detector
+
+    sessions = session_factory()
+    with sessions() as session:
+        pending = session.scalar(
+            select(func.count()).where(Figure.image_key.is_not(None), Figure.detected_at.is_(None))
+        )
+    if not pending:
+        return
+    blobs = open_blob_store(get_settings().blob_location)
+    with progress_bar("detect", pending) as (progress, task):
+        summary = detect_pending(
+            sessions, blobs, Detector(),
+            on_progress=lambda s: progress.update(task, completed=s.figures,
+                                                  detail=f"panels {s.panels} · compound {s.compound} · "
+                                                         f"aligned {s.aligned} · errors {s.errors}"),
+        )
+    console.print(f"detected {summary.panels} panels in {summary.figures} figures "
+                  f"({summary.compound} compound, {summary.aligned} subcaptions aligned, {summary.errors} errors)")
+
+
 def _print_summary(summary) -> None:
     table = Table(title=f"harvest run {summary.run_id}", show_header=False)
     for name, value in [
@@ -127,6 +159,7 @@ def harvest(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N articles.")] = None,
     license: Annotated[str, typer.Option("--license", help="commercial | noncommercial | any")] = "any",
     concurrency: Annotated[Optional[int], typer.Option(help="Articles fetched in parallel.")] = None,
+    detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
 ) -> None:
     """Harvest from PMC's cloud bucket (Europe PMC as a second source)."""
     from datetime import date
@@ -158,6 +191,7 @@ def harvest(
     params = {"command": "harvest", "ids": ids, "query": query, "since": since, "limit": limit, "license": license}
     total = min(len(ids), limit or len(ids)) if ids and not query and not since else None
     summary = _run_with_progress(runner, work_items(refs, fetcher), params, total, "harvest")
+    _detect_stage(detect)
     raise typer.Exit(1 if summary.failed and not (summary.done or summary.skipped) else 0)
 
 
@@ -167,6 +201,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files, folders (bucket layout), .tar.gz OA packages, .nxml/.xml.")],
     license: Annotated[str, typer.Option(help="commercial | noncommercial | any")] = "any",
     concurrency: Annotated[Optional[int], typer.Option(help="Parallel workers.")] = None,
+    detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
 ) -> None:
     """Ingest local files: a bucket-layout mirror, legacy OA packages or bare JATS files."""
     import tempfile
@@ -191,6 +226,7 @@ def ingest(
 
         summary = _run_with_progress(runner, items(), {"command": "ingest", "paths": [str(p) for p in paths],
                                                        "license": license}, None, "ingest")
+    _detect_stage(detect)
     raise typer.Exit(0 if summary.done + summary.skipped > 0 or summary.failed == 0 else 1)
 
 

@@ -164,7 +164,7 @@ def test_harvest_job_runs_in_the_background_with_progress(figmine_env, engine, m
 
 # -- exports -----------------------------------------------------------------------------------------
 def test_export_job_files_and_downloads(figmine_env, engine):
-    result = CliRunner().invoke(cli_app, ["ingest", str(FIXTURES / "packages")], catch_exceptions=False)
+    result = CliRunner().invoke(cli_app, ["ingest", "--no-detect", str(FIXTURES / "packages")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     token = new_key(engine)
     headers = {"X-API-Key": token}

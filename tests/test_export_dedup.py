@@ -36,7 +36,7 @@ def _copy_article(session, source: Article, pmcid: str, figures: list[Figure]) -
 @pytest.fixture
 def duplicated(figmine_env):
     """PMC2924383's 4 figures, an exact copy of them in PMC9000001 and a re-encoded first one in PMC9000002."""
-    assert CliRunner().invoke(app, ["ingest", str(PACKAGES)], catch_exceptions=False).exit_code == 0
+    assert CliRunner().invoke(app, ["ingest", "--no-detect", str(PACKAGES)], catch_exceptions=False).exit_code == 0
     from figmine.settings import get_settings
     from store.blobs import open_blob_store
     from store.db import session_factory

@@ -29,7 +29,7 @@ CONTRACT = {"pmcid", "version", "pmid", "doi", "license", "figure_id", "label", 
 @pytest.fixture
 def corpus(figmine_env):
     """The three OA packages (10 figures with JPEGs) and the bare JATS files (figures without images)."""
-    result = CliRunner().invoke(app, ["ingest", str(FIXTURES / "packages"), str(FIXTURES / "nxml")],
+    result = CliRunner().invoke(app, ["ingest", "--no-detect", str(FIXTURES / "packages"), str(FIXTURES / "nxml")],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     from figmine.settings import get_settings

@@ -27,7 +27,7 @@ FULL_B = "Sound-contingent visual motion aftereffects. (B) Points of subjective 
 
 @pytest.fixture
 def env(figmine_env):
-    assert CliRunner().invoke(app, ["ingest", str(PACKAGES)], catch_exceptions=False).exit_code == 0
+    assert CliRunner().invoke(app, ["ingest", "--no-detect", str(PACKAGES)], catch_exceptions=False).exit_code == 0
     from figmine.settings import get_settings
     from store.blobs import open_blob_store
     from store.db import session_factory

@@ -1,0 +1,122 @@
+"""The detection stage: split stored figures into panels and align them with their subcaptions.
+
+Runs after figures are stored (ingest speed does not wait on it) over every figure that has an image
+and no detection yet, a batch at a time, one transaction per batch. Panels are paired with subcaptions
+by the label letters the detector read; where letters are missing, by reading order when the counts
+agree; otherwise the subcaptions stay unaligned (their flag says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.blobs import BlobStore
+from store.models import Figure, Subcaption, Subfigure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DetectSummary:
+    figures: int = 0
+    panels: int = 0
+    compound: int = 0
+    errors: int = 0
+    aligned: int = 0
+
+
+def align(panel_labels: list[str | None], sub_labels: list[str | None]) -> dict[int, int]:
+    """subcaption index → panel index: by label, else by reading order when the counts agree."""
+    by_label = {label.upper(): i for i, label in enumerate(panel_labels) if label}
+    pairs = {j: by_label[label.upper()] for j, label in enumerate(sub_labels) if label and label.upper() in by_label}
+    if pairs:
+        return pairs
+    if len(panel_labels) == len(sub_labels) and len(panel_labels) > 1:
+        return {j: j for j in range(len(sub_labels))}
+    return {}
+
+
+def detect_pending(
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    detector,
+    *,
+    batch_size: int = 16,
+    limit: int | None = None,
+    on_progress: Callable[[DetectSummary], None] | None = None,
+) -> DetectSummary:
+    summary = DetectSummary()
+    while limit is None or summary.figures < limit:
+        with sessions() as session:
+            rows = session.execute(
+                select(Figure.id, Figure.image_key)
+                .where(Figure.image_key.is_not(None), Figure.detected_at.is_(None))
+                .order_by(Figure.id)
+                .limit(batch_size if limit is None else min(batch_size, limit - summary.figures))
+            ).all()
+        if not rows:
+            break
+        images: list[bytes | None] = []
+        for row in rows:
+            try:
+                images.append(blobs.open(row.image_key))
+            except Exception as exc:  # noqa: BLE001 - a missing blob costs only its figure
+                log.warning("figure %s: image blob unreadable: %s", row.id, exc)
+                images.append(None)
+        readable = [img for img in images if img is not None]
+        detections = iter(detector.detect(readable)) if readable else iter(())
+        with sessions.begin() as session:
+            for row, image in zip(rows, images):
+                detection = next(detections) if image is not None else None
+                _store(session, row.id, detection, summary)
+        if on_progress:
+            on_progress(summary)
+    return summary
+
+
+def _store(session: Session, figure_id: int, detection, summary: DetectSummary) -> None:
+    now = datetime.now(timezone.utc)
+    summary.figures += 1
+    session.execute(delete(Subfigure).where(Subfigure.figure_id == figure_id))
+    if detection is None or detection.error:
+        summary.errors += 1
+        session.execute(update(Figure).where(Figure.id == figure_id).values(detected_at=now, n_panels=0))
+        return
+    panels = detection.panels
+    ids = session.execute(
+        insert(Subfigure).returning(Subfigure.id, sort_by_parameter_order=True),
+        [
+            dict(
+                figure_id=figure_id, ordinal=i, x1=int(p.box[0]), y1=int(p.box[1]), x2=int(p.box[2]), y2=int(p.box[3]),
+                score=float(p.score), method=p.method, label=p.label,
+                label_box=[int(v) for v in p.label_box] if p.label_box else None,
+                label_score=float(p.label_score) if p.label_score is not None else None,
+            )
+            for i, p in enumerate(panels)
+        ],
+    ).scalars().all() if panels else []
+    summary.panels += len(panels)
+    summary.compound += len(panels) > 1
+    session.execute(
+        update(Figure).where(Figure.id == figure_id).values(detected_at=now, n_panels=len(panels),
+                                                            is_compound=len(panels) > 1)
+    )
+    subs = session.execute(
+        select(Subcaption.id, Subcaption.label).where(Subcaption.figure_id == figure_id).order_by(Subcaption.ordinal)
+    ).all()
+    if not subs or not ids:
+        return
+    pairs = align([p.label for p in panels], [s.label for s in subs])
+    for j, sub in enumerate(subs):
+        if j in pairs:
+            session.execute(update(Subcaption).where(Subcaption.id == sub.id)
+                            .values(subfigure_id=ids[pairs[j]], flag="aligned"))
+            summary.aligned += 1
+        else:
+            session.execute(update(Subcaption).where(Subcaption.id == sub.id).values(flag="unaligned"))
