@@ -126,13 +126,9 @@ def plan_harvest(req: HarvestRequest) -> HarvestPlan:
 
 
 def build_runner(settings: Settings, sessions: sessionmaker[Session], license_filter: str, concurrency: int | None):
-    from pipeline.prepare import Preparer
     from pipeline.runner import HarvestRunner
-    from store.blobs import open_blob_store
 
-    preparer = Preparer(open_blob_store(settings.blob_location), max_image_pixels=settings.max_image_pixels)
-    return HarvestRunner(sessions, preparer, license_filter=license_filter,
-                         concurrency=concurrency or settings.concurrency)
+    return HarvestRunner.from_settings(settings, sessions, license_filter=license_filter, concurrency=concurrency)
 
 
 def start_harvest(req: HarvestRequest, settings: Settings, sessions: sessionmaker[Session],

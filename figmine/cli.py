@@ -71,17 +71,11 @@ def _ensure_schema() -> None:
 
 def _runner(license_filter: str, concurrency: int | None):
     from figmine.settings import get_settings
-    from pipeline.prepare import Preparer
     from pipeline.runner import HarvestRunner
-    from store.blobs import open_blob_store
     from store.db import session_factory
 
-    settings = get_settings()
-    preparer = Preparer(open_blob_store(settings.blob_location), max_image_pixels=settings.max_image_pixels)
-    return HarvestRunner(
-        session_factory(), preparer, license_filter=license_filter,
-        concurrency=concurrency or settings.concurrency,
-    )
+    return HarvestRunner.from_settings(get_settings(), session_factory(), license_filter=license_filter,
+                                       concurrency=concurrency)
 
 
 def _run_with_progress(runner, items, params: dict, total: int | None, title: str):

@@ -93,6 +93,15 @@ class HarvestRunner:
         self.concurrency = max(1, concurrency)
         self.workdir = workdir
 
+    @classmethod
+    def from_settings(cls, settings, sessions: sessionmaker[Session], *, license_filter: str = "any",
+                      concurrency: int | None = None) -> "HarvestRunner":
+        """The runner the CLI and the API both use: the configured blob store and image limit."""
+        from store.blobs import open_blob_store
+
+        preparer = Preparer(open_blob_store(settings.blob_location), max_image_pixels=settings.max_image_pixels)
+        return cls(sessions, preparer, license_filter=license_filter, concurrency=concurrency or settings.concurrency)
+
     # -- one item -----------------------------------------------------------------------------
     def process(self, run_id: int, item: WorkItem) -> ItemOutcome:
         started = time.perf_counter()
