@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, cast, func, literal, or_, select, union
+from sqlalchemy import and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.orm import Session, aliased
 
@@ -61,28 +61,9 @@ def _tsquery(q: str):
     return func.websearch_to_tsquery(TS_CONFIG, q)
 
 
-_Matched = aliased(Figure, name="matched")
-
-
-def text_match(q: str):
-    """`q` as `store.filters` defines it (caption, subcaptions or citances of the figure match), in a form
-    the planner drives from the three GIN indexes: `figures.id IN (… UNION … UNION …)`. The OR of
-    EXISTS sub-plans that `figure_conditions` writes makes PostgreSQL scan every figure."""
-    query = _tsquery(q)
-    matching = union(
-        select(_Matched.id).where(_Matched.caption_tsv.op("@@")(query)),
-        select(Subcaption.figure_id).where(Subcaption.text_tsv.op("@@")(query)),
-        select(CitanceFigure.figure_id)
-        .join(Citance, Citance.id == CitanceFigure.citance_id)
-        .where(Citance.text_tsv.op("@@")(query)),
-    )
-    return Figure.id.in_(matching)
-
-
 def listing_conditions(f: FigureFilter) -> list:
-    """`figure_conditions(f)`, with the full-text part written as `text_match`."""
-    conds = figure_conditions(replace(f, q=None))
-    return [*conds, text_match(f.q)] if f.q else conds
+    """The conditions of `store.filters` (its full-text part is index-driven: `text_match`)."""
+    return figure_conditions(f)
 
 
 # -- articles ----------------------------------------------------------------------------------
