@@ -32,15 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from scratch_db import create_database, drop_database  # noqa: E402
+from sqlalchemy import create_engine, insert, select  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from store.blobs import LocalBlobStore  # noqa: E402
@@ -50,24 +49,6 @@ from store.models import Article, Figure, Subfigure  # noqa: E402
 SECTION = "## Export throughput"
 
 
-def fresh_database(admin_url: str) -> str:
-    from store.migrate import upgrade
-
-    name = f"figmine_bench_export_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def with_comment(jpeg: bytes, note: str) -> bytes:
@@ -191,7 +172,7 @@ def main() -> None:
         print(line, flush=True)
         lines.append(line)
 
-    url = fresh_database(admin_url)
+    url = create_database(admin_url, "figmine_bench_export")
     try:
         with tempfile.TemporaryDirectory(prefix="figmine-export-bench-") as tmp:
             tmp_path = Path(tmp)

@@ -19,14 +19,14 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from scratch_db import create_database, drop_database  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
 
 from harvester.records import SourceError  # noqa: E402
 from harvester.sources.local import iter_local_bundles  # noqa: E402
@@ -54,32 +54,6 @@ def read_floor(mirror: Path) -> float:
     return time.perf_counter() - start
 
 
-def fresh_database(admin_url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    from store.db import to_sqlalchemy_url
-    from store.migrate import upgrade
-
-    admin_url = to_sqlalchemy_url(admin_url)
-    name = f"figmine_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    from store.db import to_sqlalchemy_url
-
-    engine = create_engine(to_sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def run_ingest(url: str, mirror: Path, blobs_dir: Path, concurrency: int) -> dict:
@@ -123,7 +97,7 @@ def main() -> None:
         print("| workers | articles | figures | wall s | articles/s | CPU s (figmine) | articles per CPU-s |")
         print("|---|---|---|---|---|---|---|")
         for concurrency in args.concurrency:
-            url = fresh_database(admin_url)
+            url = create_database(admin_url, "figmine_bench")
             blobs = Path(tmp) / f"blobs-{concurrency}"
             try:
                 r = run_ingest(url, mirror, blobs, concurrency)
