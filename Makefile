@@ -29,7 +29,12 @@ run: $(VENV)/.installed-run
 	$(BIN)/figmine ingest $(SAMPLES)
 	$(BIN)/figmine stats
 
+# The browser test drives Debian's chromium (Playwright's Python client, no browser download):
+# installed here when missing (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
 test: $(VENV)/.installed-test
+	@command -v chromium >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

@@ -15,7 +15,7 @@ from api.jobs import JobRunner
 from api.metrics import ApiMetrics
 from api.middleware import RequestContextMiddleware
 from api.problems import Problem, install_problem_handlers, problem_response
-from api.routes import articles, concepts, exports, figures, harvests, ops, stats, subfigures
+from api.routes import articles, browse, concepts, exports, figures, harvests, ops, stats, subfigures
 from figmine.settings import Settings, get_settings
 
 log = logging.getLogger("figmine.api")
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(harvests.router)
     app.include_router(exports.router)
     app.include_router(ops.router)
+    browse.install(app, reads)  # the HTML pages (not in the OpenAPI document)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
