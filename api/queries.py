@@ -24,6 +24,7 @@ from store.models import (
     Article,
     Citance,
     CitanceFigure,
+    CitanceSubfigure,
     Concept,
     ConceptMention,
     Export,
@@ -207,6 +208,7 @@ def get_figure(session: Session, figure_id: int) -> dict | None:
             Figure.id, Figure.label, Figure.jats_id, Figure.caption_title, Figure.caption_text, Figure.context,
             Figure.source, Figure.width, Figure.height, Figure.image_key, Figure.image_format, Figure.sha256,
             Figure.phash, Figure.is_compound, Figure.n_panels, Figure.modality_id, Figure.modality_score,
+            Figure.modality_evidence, Figure.modalities, Figure.annotated_at,
             Article.id.label("article_id"), Article.pmcid, Article.doi, Article.title, Article.journal,
             Article.year, Article.license_code, Article.retracted,
         )
@@ -219,6 +221,7 @@ def get_figure(session: Session, figure_id: int) -> dict | None:
         select(
             Subfigure.id, Subfigure.ordinal, Subfigure.label, Subfigure.x1, Subfigure.y1, Subfigure.x2,
             Subfigure.y2, Subfigure.score, Subfigure.method, Subfigure.modality_id, Subfigure.modality_score,
+            Subfigure.modality_evidence,
         )
         .where(Subfigure.figure_id == figure_id)
         .order_by(Subfigure.ordinal, Subfigure.id)
@@ -248,6 +251,25 @@ def get_figure(session: Session, figure_id: int) -> dict | None:
         .group_by(Concept.id)
         .order_by(func.count(ConceptMention.id).desc(), Concept.name)
     ).all()
+    links: dict[int, set[int]] = defaultdict(set)
+    mentions: list[Any] = []
+    if subfigures:
+        for subfigure_id, citance_id in session.execute(
+            select(CitanceSubfigure.subfigure_id, CitanceSubfigure.citance_id)
+            .join(Subfigure, Subfigure.id == CitanceSubfigure.subfigure_id)
+            .where(Subfigure.figure_id == figure_id)
+        ).all():
+            links[subfigure_id].add(citance_id)
+        # the mentions that can belong to a panel: in subcaptions and citances (not the caption)
+        mentions = session.execute(
+            select(
+                ConceptMention.subfigure_id, ConceptMention.subcaption_id, ConceptMention.citance_id,
+                ConceptMention.field, Concept.id, Concept.vocab, Concept.code, Concept.name,
+            )
+            .join(Concept, Concept.id == ConceptMention.concept_id)
+            .where(ConceptMention.figure_id == figure_id, ConceptMention.field != "caption")
+            .order_by(ConceptMention.id)
+        ).all()
     modality_ids = {m for m in [figure.modality_id, *(s.modality_id for s in subfigures)] if m is not None}
     modalities = _modality_info(session, modality_ids)
     return {
@@ -257,6 +279,8 @@ def get_figure(session: Session, figure_id: int) -> dict | None:
         "citances": citances,
         "concepts": concepts,
         "modalities": modalities,
+        "panel_citances": dict(links),
+        "panel_mentions": mentions,
     }
 
 

@@ -113,6 +113,7 @@ class ModalityInfo(BaseModel):
     name: str
     cui: str | None
     score: float | None
+    evidence: list[str] = Field(default_factory=list, description="What the classifier went by, strongest first")
 
 
 class SubcaptionOut(BaseModel):
@@ -123,18 +124,6 @@ class SubcaptionOut(BaseModel):
     text: str
     full_text: str
     flag: str | None
-
-
-class SubfigureOut(BaseModel):
-    id: int
-    ordinal: int
-    label: str | None
-    box: Box
-    score: float | None
-    method: str | None
-    modality: ModalityInfo | None
-    image_url: str
-    subcaptions: list[SubcaptionOut]
 
 
 class CitanceOut(BaseModel):
@@ -151,6 +140,23 @@ class ConceptOut(BaseModel):
     name: str
     mentions: int
     fields: list[str]
+
+
+class SubfigureOut(BaseModel):
+    id: int
+    ordinal: int
+    label: str | None
+    box: Box
+    score: float | None
+    method: str | None
+    modality: ModalityInfo | None
+    image_url: str
+    subcaptions: list[SubcaptionOut]
+    subcaption: str | None = Field(default=None, description="The panel's own words in the caption")
+    full_text: str | None = Field(default=None, description="A caption for the panel alone (shared text + its own)")
+    citances: list[CitanceOut] = Field(default_factory=list, description="Sentences that cite this panel")
+    concepts: list[ConceptOut] = Field(default_factory=list,
+                                       description="Concepts in the panel's subcaption and citances")
 
 
 class ArticleRef(BaseModel):
@@ -181,6 +187,8 @@ class FigureDetail(BaseModel):
     is_compound: bool | None
     n_panels: int | None
     modality: ModalityInfo | None
+    modalities: list[str] = Field(default_factory=list, description="The set of its panels' modalities")
+    annotated_at: datetime | None = Field(default=None, description="When the caption stage last annotated it")
     article: ArticleRef
     subfigures: list[SubfigureOut]
     subcaptions: list[SubcaptionOut]
@@ -295,7 +303,8 @@ class ExportRequest(BaseModel):
 class ExportFile(BaseModel):
     name: str
     size: int | None
-    url: str
+    url: str  # needs the X-API-Key header
+    download_url: str | None = None  # signed for the requesting key: works without a header until it expires
 
 
 class ExportStatus(BaseModel):

@@ -24,7 +24,12 @@ Concept ids say their vocabulary: ``D…`` (and ``C…`` supplementary records) 
 ``C`` + 7 digits are UMLS CUIs ("UMLS"); `vocabulary_of` decides.
 
 `build_knowledge_base(cache_dir)` writes the JSONL and the tf-idf/ANN index files next to it once,
-in a folder named by a hash of every input (`KnowledgeBaseFiles`); later calls reuse it.
+in a folder named by a hash of every input (`KnowledgeBaseFiles`); later calls reuse it. Building
+takes 30-50 s of CPU, so a built KB is also kept in a per-user cache shared by every `FIGMINE_HOME`
+(`shared_cache_dir()`: `$FIGMINE_KB_SHARED_CACHE`, else `$XDG_CACHE_HOME/figmine/kb`, else
+`~/.cache/figmine/kb`; set the variable to an empty string to turn sharing off): a new home links
+(or copies) the files from there instead of building again. The hash in the folder name covers
+every input, so a shared copy is always the KB the home would have built.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ __all__ = [
     "KB_NAME",
     "KnowledgeBaseFiles",
     "build_knowledge_base",
+    "shared_cache_dir",
     "figmine_entities",
     "mesh_csv_path",
     "natural_order",
@@ -286,20 +292,69 @@ def _source_key(mesh_csv: Path, vocab_dir: Path) -> str:
 
 
 def build_knowledge_base(
-    cache_dir: Path, *, mesh_csv: Path | None = None, vocab_dir: Path = VOCAB_DIR
+    cache_dir: Path, *, mesh_csv: Path | None = None, vocab_dir: Path = VOCAB_DIR, share: bool = True
 ) -> KnowledgeBaseFiles:
     """The offline KB and its index under `cache_dir/figmine-<hash>/`, built there if missing.
 
     The hash covers the MeSH list, the vocabulary CSVs, the KB and index format versions and the
     scikit-learn version (the vectorizer is pickled). Builds go to a temporary folder renamed into
-    place, so concurrent workers never see half-written files.
+    place, so concurrent workers never see half-written files. With `share`, a missing KB is taken
+    from the per-user cache (`shared_cache_dir()`) when it is there, and one built here is put there.
     """
     mesh_csv = mesh_csv or mesh_csv_path()
     key = _source_key(mesh_csv, vocab_dir)
     files = KnowledgeBaseFiles(Path(cache_dir) / f"{KB_NAME}-{key[:16]}", key)
     if files.is_complete():
         return files
+    shared_dir = shared_cache_dir() if share else None
+    shared_files = KnowledgeBaseFiles(shared_dir / files.directory.name, key) if shared_dir else None
+    if shared_files is not None and shared_files.directory != files.directory:
+        if shared_files.is_complete() and _copy_into(shared_files.directory, files):
+            return files
+        built = _build_into(files, figmine_entities(mesh_csv, vocab_dir))
+        _copy_into(built.directory, shared_files)
+        return built
     return _build_into(files, figmine_entities(mesh_csv, vocab_dir))
+
+
+def shared_cache_dir() -> Path | None:
+    """The per-user KB cache shared by every figmine home (None when `FIGMINE_KB_SHARED_CACHE=""`)."""
+    configured = os.environ.get("FIGMINE_KB_SHARED_CACHE")
+    if configured is not None:
+        return Path(configured).expanduser() if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "figmine" / "kb"
+
+
+def _copy_into(source: Path, files: KnowledgeBaseFiles) -> bool:
+    """Put the KB files of `source` at `files.directory` (hard links where the file system allows,
+    else copies; through a temporary folder renamed into place). False when that failed: the caller
+    builds instead, or goes on without the shared copy."""
+    if files.is_complete():
+        return True
+    try:
+        files.directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=files.directory.name + ".tmp-", dir=files.directory.parent))
+    except OSError:
+        return False
+    try:
+        for item in source.iterdir():
+            if item.is_file():
+                try:
+                    os.link(item, tmp / item.name)
+                except OSError:
+                    shutil.copy2(item, tmp / item.name)
+        try:
+            os.rename(tmp, files.directory)
+        except OSError:
+            if not files.is_complete():
+                shutil.rmtree(files.directory, ignore_errors=True)
+                os.rename(tmp, files.directory)
+        return files.is_complete()
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_knowledge_base_from(entities: list[Entity], cache_dir: Path, name: str) -> KnowledgeBaseFiles:

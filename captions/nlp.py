@@ -14,6 +14,8 @@ Configuration (environment variables, read by `NlpConfig.from_env`):
   ``umls`` or ``mesh`` (scispaCy's linkers, from the files its downloader cached; UMLS gives CUIs
   with semantic types and needs about 11 GB of memory);
 - ``FIGMINE_KB_DIR``: where the offline KB and its index are cached (default ``$FIGMINE_HOME/kb``);
+- ``FIGMINE_KB_SHARED_CACHE``: the per-user copy that a new KB folder is linked from instead of
+  building it again (default ``$XDG_CACHE_HOME/figmine/kb`` or ``~/.cache/figmine/kb``; empty: none);
 - ``FIGMINE_CONCEPT_THRESHOLD``: the linker's similarity threshold (default 0.85);
 - ``SCISPACY_CACHE``: scispaCy's own cache folder (default ``~/.scispacy``).
 """

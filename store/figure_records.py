@@ -2,13 +2,17 @@
 
 Figure level: one dict per figure with at least pmcid, version, pmid, doi, license, figure_id (the
 JATS @id), label, caption, image (path relative to the export, or null), width, height, sha256,
-citances ([{text, section, panels}]), subfigures, concepts, modality.
+citances ([{text, section, panels}]), subfigures, concepts, modality (and modalities: the set of its
+panels'). Each `subfigures` entry: box, score, label, method, and the panel's own text: subcaption
+(its own words, or null), full_text (its self-contained caption, or null), citances (the sentences
+naming the panel), concepts (found in its subcaption and in those sentences) and modality.
 
 Subfigure level: one dict per panel with the article fields, figure_id, figure_label, caption (the
 figure's), panel (reading order), label, box ([x1, y1, x2, y2] in pixels of the figure image),
-subcaption ({label, text, full_text, flag} or null), text (the subcaption's full_text, else the
-caption), the citances whose cited panels include the panel's label, the concepts found in its
-subcaption, and its modality (the figure's when the panel has none). The exporter fills image,
+subcaption ({label, text, full_text, flag} or null), full_text (the subcaption's, or null), text (the
+subcaption's full_text, else the caption), the citances naming the panel (tied to it by the caption
+stage, or whose cited panel letters include its label), the concepts found in its subcaption and in
+those citances, and its modality (the figure's when the panel has none). The exporter fills image,
 width, height and sha256 from the crop.
 
 Rows stream from one server-side cursor ordered by (article_key, figure ordinal): the order does not
@@ -22,6 +26,7 @@ import hashlib
 from collections import defaultdict, namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, any_, exists, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -32,6 +37,7 @@ from store.models import (
     Article,
     Citance,
     CitanceFigure,
+    CitanceSubfigure,
     Concept,
     ConceptMention,
     Figure,
@@ -57,6 +63,7 @@ _FIGURE_COLUMNS = (
     Figure.image_key,
     Figure.image_format,
     Figure.modality_id,
+    Figure.modalities,
     Article.article_key,
     Article.pmcid,
     Article.version,
@@ -194,13 +201,16 @@ def iter_figure_rows(
             citances = _citances_for(session, figure_ids)
             subfigures = _subfigures_for(session, figure_ids, f if panels else None)
             concepts = _concepts_for(session, figure_ids)
-            subcaptions = _subcaptions_for(session, figure_ids) if panels else {}
+            subcaptions = _subcaptions_for(session, figure_ids) if subfigures else {}
+            links = _panel_citances_for(session, figure_ids) if subfigures else {}
             for row in chunk:
                 columns = _Columns(*row)  # positional: attribute access on a Row costs more than the rest
                 figure_id = columns.id
                 subs = subfigures.get(figure_id, [])
                 mentions = concepts.get(figure_id, [])
-                record = _record(columns, citances.get(figure_id, []), subs, mentions, modalities)
+                cited = citances.get(figure_id, [])
+                texts = panel_texts(subs, subcaptions.get(figure_id, []), cited, mentions, links) if subs else {}
+                record = _record(columns, cited, subs, texts, mentions, modalities)
                 figure = FigureRow(
                     record=record,
                     image_key=columns.image_key,
@@ -209,7 +219,7 @@ def iter_figure_rows(
                     ordinal=columns.ordinal,
                 )
                 if panels:
-                    figure.panels = _panel_rows(record, subs, subcaptions.get(figure_id, []), mentions, modalities)
+                    figure.panels = _panel_rows(record, subs, texts, modalities)
                 yield figure
     finally:
         result.close()
@@ -222,16 +232,39 @@ def _any(ids: list[int]):
     return any_(literal(ids, ARRAY(BigInteger)))
 
 
-def _citances_for(session: Session, figure_ids: list[int]) -> dict[int, list[dict]]:
+@dataclass
+class _Cited:
+    id: int
+    entry: dict  # {text, section, panels}
+
+    @property
+    def panels(self) -> list[str]:
+        return self.entry["panels"]
+
+
+def _citances_for(session: Session, figure_ids: list[int]) -> dict[int, list[_Cited]]:
     rows = session.execute(
-        select(CitanceFigure.figure_id, CitanceFigure.panels, Citance.text, Citance.section)
+        select(CitanceFigure.figure_id, Citance.id, CitanceFigure.panels, Citance.text, Citance.section)
         .join(Citance, Citance.id == CitanceFigure.citance_id)
         .where(CitanceFigure.figure_id == _any(figure_ids))
         .order_by(CitanceFigure.figure_id, Citance.ordinal, Citance.id)
     ).all()
-    out: dict[int, list[dict]] = defaultdict(list)
-    for figure_id, panels, text, section in rows:
-        out[figure_id].append({"text": text, "section": section, "panels": list(panels or [])})
+    out: dict[int, list[_Cited]] = defaultdict(list)
+    for figure_id, citance_id, panels, text, section in rows:
+        out[figure_id].append(_Cited(citance_id, {"text": text, "section": section, "panels": list(panels or [])}))
+    return out
+
+
+def _panel_citances_for(session: Session, figure_ids: list[int]) -> dict[int, set[int]]:
+    """subfigure id → ids of the citances the caption stage tied to it."""
+    rows = session.execute(
+        select(CitanceSubfigure.subfigure_id, CitanceSubfigure.citance_id)
+        .join(Subfigure, Subfigure.id == CitanceSubfigure.subfigure_id)
+        .where(Subfigure.figure_id == _any(figure_ids))
+    ).all()
+    out: dict[int, set[int]] = defaultdict(set)
+    for subfigure_id, citance_id in rows:
+        out[subfigure_id].add(citance_id)
     return out
 
 
@@ -272,6 +305,7 @@ def _subfigures_for(session: Session, figure_ids: list[int], f: FigureFilter | N
 class _Mention:
     subfigure_id: int | None
     subcaption_id: int | None
+    citance_id: int | None
     entry: dict
 
 
@@ -279,7 +313,8 @@ def _concepts_for(session: Session, figure_ids: list[int]) -> dict[int, list[_Me
     rows = session.execute(
         select(
             ConceptMention.figure_id, ConceptMention.subfigure_id, ConceptMention.subcaption_id,
-            ConceptMention.field, ConceptMention.start, ConceptMention.end, ConceptMention.text,
+            ConceptMention.citance_id, ConceptMention.field, ConceptMention.start, ConceptMention.end,
+            ConceptMention.text,
             ConceptMention.score, Concept.vocab, Concept.code, Concept.name,
         )
         .join(Concept, Concept.id == ConceptMention.concept_id)
@@ -292,7 +327,7 @@ def _concepts_for(session: Session, figure_ids: list[int]) -> dict[int, list[_Me
             "vocab": r.vocab, "code": r.code, "name": r.name, "field": r.field,
             "text": r.text, "start": r.start, "end": r.end, "score": r.score,
         }
-        out[r.figure_id].append(_Mention(r.subfigure_id, r.subcaption_id, entry))
+        out[r.figure_id].append(_Mention(r.subfigure_id, r.subcaption_id, r.citance_id, entry))
     return out
 
 
@@ -326,7 +361,54 @@ def _modality_codes(session: Session) -> dict[int, str]:
 
 
 # -- records ------------------------------------------------------------------------------------
-def _record(row, citances: list[dict], subs: list[_Sub], mentions: list[_Mention], modalities: dict) -> dict:
+@dataclass
+class PanelText:
+    """What belongs to one panel: its subcaption, the citances naming it, the mentions of its concepts
+    (the caller's own objects)."""
+
+    subcaption: Any
+    citances: list
+    mentions: list
+
+
+def norm_label(label: str | None) -> str:
+    """"(b)" → "b": panel labels as the detector, the captions and the citances write them, compared."""
+    return (label or "").strip().strip("().,:;[] ").lower()
+
+
+def panel_texts(panels: Sequence, subcaptions: Sequence, citances: Sequence, mentions: Sequence,
+                links: dict[int, set[int]]) -> dict[int, PanelText]:
+    """panel id → its text, for the panels of one figure (the exports and the API both use this).
+
+    A subcaption belongs to the panel it is aligned with, else to the panel with its label; a citance
+    to the panels the caption stage tied it to (`links`: panel id → citance ids), and to the panel
+    whose label it cites; a concept mention to the panel whose subcaption or citances it was found in.
+    Duck-typed: panels have `id, label`; subcaptions `id, subfigure_id, label`; citances `id, panels`;
+    mentions `subfigure_id, subcaption_id, citance_id`."""
+    linked = {s.subfigure_id: s for s in subcaptions if s.subfigure_id is not None}
+    by_label = {norm_label(s.label): s for s in subcaptions if s.subfigure_id is None and norm_label(s.label)}
+    out: dict[int, PanelText] = {}
+    for panel in panels:
+        subcaption = linked.get(panel.id)
+        label = norm_label(panel.label) or (norm_label(subcaption.label) if subcaption is not None else "")
+        if subcaption is None and label:
+            subcaption = by_label.get(label)
+        tied = links.get(panel.id, set())
+        cited = [c for c in citances if c.id in tied or (label and label in {norm_label(p) for p in c.panels})]
+        cited_ids = {c.id for c in cited}
+        own = [
+            m for m in mentions
+            if m.subfigure_id == panel.id
+            or (subcaption is not None and m.subcaption_id == subcaption.id)
+            or (m.citance_id is not None and m.citance_id in cited_ids)
+        ]
+        out[panel.id] = PanelText(subcaption, cited, own)
+    return out
+
+
+def _record(row, citances: list[_Cited], subs: list[_Sub], texts: dict[int, PanelText], mentions: list[_Mention],
+            modalities: dict) -> dict:
+    modality = modalities.get(row.modality_id) if row.modality_id else None
     return {
         "pmcid": row.pmcid,
         "version": row.version,
@@ -347,36 +429,36 @@ def _record(row, citances: list[dict], subs: list[_Sub], mentions: list[_Mention
         "sha256": row.sha256,
         "phash": row.phash,
         "image_source": row.source if row.image_key else None,
-        "citances": citances,
-        "subfigures": [
-            {"box": list(s.box), "score": s.score, "label": s.label, "method": s.method} for s in subs
-        ],
+        "citances": [c.entry for c in citances],
+        "subfigures": [_subfigure_entry(s, texts[s.id], modalities) for s in subs],
         "concepts": [m.entry for m in mentions],
-        "modality": modalities.get(row.modality_id) if row.modality_id else None,
+        "modality": modality,
+        "modalities": list(row.modalities or ([modality] if modality else [])),
     }
 
 
-def _norm_label(label: str | None) -> str:
-    return (label or "").strip().strip("()").lower()
+def _subfigure_entry(sub: _Sub, text: PanelText, modalities: dict) -> dict:
+    subcaption = text.subcaption
+    return {
+        "box": list(sub.box),
+        "score": sub.score,
+        "label": sub.label,
+        "method": sub.method,
+        "subcaption": subcaption.text if subcaption is not None else None,
+        "full_text": subcaption.full_text if subcaption is not None else None,
+        "citances": [c.entry for c in text.citances],
+        "concepts": [m.entry for m in text.mentions],
+        "modality": modalities.get(sub.modality_id) if sub.modality_id else None,
+    }
 
 
-def _panel_rows(
-    figure: dict, subs: list[_Sub], subcaptions: list[_Subcaption], mentions: list[_Mention], modalities: dict
-) -> list[PanelRow]:
-    linked = {s.subfigure_id: s for s in subcaptions if s.subfigure_id is not None}
-    by_label = {_norm_label(s.label): s for s in subcaptions if s.subfigure_id is None and _norm_label(s.label)}
+def _panel_rows(figure: dict, subs: list[_Sub], texts: dict[int, PanelText], modalities: dict) -> list[PanelRow]:
     rows: list[PanelRow] = []
     for sub in subs:
         if not sub.selected:
             continue
-        label = _norm_label(sub.label)
-        subcaption = linked.get(sub.id) or (by_label.get(label) if label else None)
-        citances = [c for c in figure["citances"] if label and label in {_norm_label(p) for p in c["panels"]}]
-        concepts = [
-            m.entry
-            for m in mentions
-            if m.subfigure_id == sub.id or (subcaption is not None and m.subcaption_id == subcaption.id)
-        ]
+        text = texts[sub.id]
+        subcaption = text.subcaption
         record = {
             "pmcid": figure["pmcid"],
             "version": figure["version"],
@@ -403,14 +485,15 @@ def _panel_rows(
                 "full_text": subcaption.full_text,
                 "flag": subcaption.flag,
             },
+            "full_text": subcaption.full_text if subcaption is not None else None,
             "text": subcaption.full_text if subcaption is not None and subcaption.full_text else figure["caption"],
             "image": None,
             "width": None,
             "height": None,
             "sha256": None,
             "figure_sha256": figure["sha256"],
-            "citances": citances,
-            "concepts": concepts,
+            "citances": [c.entry for c in text.citances],
+            "concepts": [m.entry for m in text.mentions],
             "modality": modalities.get(sub.modality_id) if sub.modality_id else figure["modality"],
         }
         rows.append(PanelRow(record=record, ordinal=sub.ordinal, box=sub.box))

@@ -123,6 +123,12 @@ class Figure(Base):
     modality_id: Mapped[int | None] = mapped_column(ForeignKey("modalities.id"), index=True)
     modality_score: Mapped[float | None] = mapped_column(Float)
     detected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the caption stage (pipeline.caption_stage): concepts, panel modalities, panel citances
+    annotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    annotation_error: Mapped[str | None] = mapped_column(Text)
+    # the figure's modalities: the set of its panels' codes (its own code when it has no panels)
+    modalities: Mapped[list[str]] = mapped_column(ARRAY(String(80)), default=list, server_default="{}")
+    modality_evidence: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
     caption_tsv = mapped_column(
         TSVECTOR,
         Computed(
@@ -174,6 +180,17 @@ class CitanceFigure(Base):
     citance: Mapped[Citance] = relationship(back_populates="targets")
 
 
+class CitanceSubfigure(Base):
+    """A citance that names a panel's letter ("Fig. 2B"), tied to that panel by the caption stage."""
+
+    __tablename__ = "citance_subfigures"
+
+    citance_id: Mapped[int] = mapped_column(ForeignKey("citances.id", ondelete="CASCADE"), primary_key=True)
+    subfigure_id: Mapped[int] = mapped_column(
+        ForeignKey("subfigures.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class Subfigure(Base):
     """One panel of a figure, as the detector found it (box in original pixels)."""
 
@@ -193,7 +210,8 @@ class Subfigure(Base):
     label_score: Mapped[float | None] = mapped_column(Float)
     image_key: Mapped[str | None] = mapped_column(String(200))
     modality_id: Mapped[int | None] = mapped_column(ForeignKey("modalities.id"), index=True)
-    modality_score: Mapped[float | None] = mapped_column(Float)
+    modality_score: Mapped[float | None] = mapped_column(Float)  # the classifier's confidence
+    modality_evidence: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
 
     figure: Mapped[Figure] = relationship(back_populates="subfigures")
 
@@ -242,8 +260,8 @@ class ConceptMention(Base):
     subfigure_id: Mapped[int | None] = mapped_column(ForeignKey("subfigures.id", ondelete="CASCADE"), index=True)
     subcaption_id: Mapped[int | None] = mapped_column(ForeignKey("subcaptions.id", ondelete="CASCADE"))
     citance_id: Mapped[int | None] = mapped_column(ForeignKey("citances.id", ondelete="CASCADE"), index=True)
-    field: Mapped[str] = mapped_column(String(16))  # caption | subcaption | citance
-    start: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(16))  # caption | subcaption | citance (the text kind)
+    start: Mapped[int] = mapped_column(Integer)  # character span in that text (caption_text, subcaption text, citance text)
     end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)

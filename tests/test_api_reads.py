@@ -112,7 +112,8 @@ def corpus(pg_url, tmp_path_factory):
         mp.delenv("FIGMINE_CORS_ORIGINS", raising=False)
         db.reset_caches()
         _truncate(pg_url)
-        result = CliRunner().invoke(cli_app, ["ingest", "--no-detect", str(FIXTURES / "packages"), str(FIXTURES / "nxml")],
+        result = CliRunner().invoke(cli_app, ["ingest", "--no-detect", "--no-concepts", str(FIXTURES / "packages"),
+                                              str(FIXTURES / "nxml")],
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
         engine = create_engine(pg_url)

@@ -161,3 +161,38 @@ def test_a_model_with_ner_adds_its_entities_as_candidates(tmp_path, scispacy_reg
         # model's generic "cells" is never linked
         ("liver", "C0023884"),
     }
+
+
+def test_a_kb_built_for_one_home_is_shared_with_the_next(tmp_path, monkeypatch):
+    """Every FIGMINE_HOME (each test, each worker's home) would build the 30-50 s KB again; the
+    per-user shared cache hands it over instead, hard-linked, and only when every input is the same."""
+    import captions.tfidf_index as tfidf_index
+    from captions.knowledge_base import VOCAB_DIR, build_knowledge_base
+
+    vocab = tmp_path / "vocab"
+    shutil.copytree(VOCAB_DIR, vocab)
+    (vocab / "mesh_aliases.csv").write_text("mesh_name,alias\n")
+    mesh = tmp_path / "mesh.csv"
+    mesh.write_text('id,scheme,subject\nhttps://id.nlm.nih.gov/mesh/D006528,MeSH,"Carcinoma, Hepatocellular"\n')
+    monkeypatch.setenv("FIGMINE_KB_SHARED_CACHE", str(tmp_path / "shared"))
+
+    first = build_knowledge_base(tmp_path / "home1" / "kb", mesh_csv=mesh, vocab_dir=vocab)
+    shared = tmp_path / "shared" / first.directory.name
+    assert first.is_complete() and (shared / "nmslib_index.bin").is_file(), "a built KB goes to the shared cache"
+
+    def no_build(*_, **__):
+        raise AssertionError("the KB was built again")
+
+    monkeypatch.setattr(tfidf_index, "build_tfidf_ann_index", no_build)
+    second = build_knowledge_base(tmp_path / "home2" / "kb", mesh_csv=mesh, vocab_dir=vocab)
+    assert second.is_complete() and second.key == first.key
+    assert (second.directory / "kb.jsonl").stat().st_ino == (shared / "kb.jsonl").stat().st_ino, "hard-linked"
+    assert not list((tmp_path / "home2" / "kb").glob("*.tmp-*"))
+
+    other = tmp_path / "other.csv"  # other inputs: not the shared KB
+    other.write_text(mesh.read_text() + "https://id.nlm.nih.gov/mesh/D008099,MeSH,Liver\n")
+    with pytest.raises(AssertionError, match="built again"):
+        build_knowledge_base(tmp_path / "home3" / "kb", mesh_csv=other, vocab_dir=vocab)
+    monkeypatch.setenv("FIGMINE_KB_SHARED_CACHE", "")  # sharing off: a new home builds its own
+    with pytest.raises(AssertionError, match="built again"):
+        build_knowledge_base(tmp_path / "home4" / "kb", mesh_csv=mesh, vocab_dir=vocab)

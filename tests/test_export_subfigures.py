@@ -27,7 +27,9 @@ FULL_B = "Sound-contingent visual motion aftereffects. (B) Points of subjective 
 
 @pytest.fixture
 def env(figmine_env):
-    assert CliRunner().invoke(app, ["ingest", "--no-detect", str(PACKAGES)], catch_exceptions=False).exit_code == 0
+    # panels, subcaptions and mentions are written by hand below: no detection, no caption stage
+    result = CliRunner().invoke(app, ["ingest", "--no-detect", "--no-concepts", str(PACKAGES)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     from figmine.settings import get_settings
     from store.blobs import open_blob_store
     from store.db import session_factory
@@ -158,3 +160,25 @@ def test_panel_dedup_uses_the_crops(env, tmp_path):
                         dedup="sha256")
     assert result.counts["duplicates"]["sha256"] == 1
     assert "PMC2924383_f001_p03" not in {s["__key__"] for s in _samples(result)}
+
+
+def test_figure_level_exports_carry_each_panels_own_text(env, tmp_path):
+    _add_panels(env["factory"])
+    for fmt in ("jsonl", "parquet"):
+        result = run_export(env["factory"], env["blobs"], out_dir=tmp_path / fmt, format=fmt, level="figure",
+                            with_images=False, filter=FigureFilter(pmcid=["PMC2924383"]))
+        data = [f for f in result.files if f.kind in ("data", "shard")]
+        if fmt == "jsonl":
+            records = [json.loads(x) for x in (result.out / data[0].path).read_text().splitlines()]
+        else:
+            records = pq.read_table(result.out / data[0].path).to_pylist()
+        [figure] = [r for r in records if r["subfigures"]]
+        a, b, c = figure["subfigures"]
+        assert (a["label"], a["box"], a["subcaption"], a["full_text"]) == \
+            ("A", [0, 0, 465, 390], "Rightward motion perception before and after adaptation.", FULL_A), fmt
+        assert b["subcaption"] == "Points of subjective stationarity." and b["full_text"] == FULL_B, fmt
+        assert c["subcaption"] is None and c["full_text"] is None and c["citances"] == [], fmt
+        assert [x["panels"] for x in a["citances"]] == [["A"]] and [x["panels"] for x in b["citances"]] == [["B"]]
+        assert [x["code"] for x in a["concepts"]] == ["D014796"] and b["concepts"] == [], fmt
+        assert (a["modality"], b["modality"]) == ("radiology.ct", None), fmt
+        assert figure["modality"] == "graphics.chart", fmt

@@ -26,6 +26,7 @@ from api.schemas import (
     SubfigureOut,
 )
 from store.blobs import BlobError
+from store.figure_records import panel_texts
 
 router = APIRouter(tags=["figures"], responses=problem_responses(401, 403, 422))
 FigureId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -50,10 +51,25 @@ def list_figures(request: Request, session: SessionDep, f: FilterDep, page: Page
     return page_body(items, cursor, result.total)
 
 
-def _modality(info, score) -> ModalityInfo | None:
+def _modality(info, score, evidence=None) -> ModalityInfo | None:
     if info is None:
         return None
-    return ModalityInfo(code=info.code, name=info.name, cui=info.cui, score=score)
+    return ModalityInfo(code=info.code, name=info.name, cui=info.cui, score=score, evidence=list(evidence or []))
+
+
+def _citance(c) -> CitanceOut:
+    return CitanceOut(id=c.id, text=c.text, section=c.section, panels=list(c.panels or []))
+
+
+def _panel_concepts(mentions) -> list[ConceptOut]:
+    """Mentions → one entry per concept, the most mentioned first (as the figure's `concepts`)."""
+    by_concept: dict[int, tuple[object, int, set[str]]] = {}
+    for m in mentions:
+        first, n, fields = by_concept.get(m.id, (m, 0, set()))
+        by_concept[m.id] = (first, n + 1, fields | {m.field})
+    ordered = sorted(by_concept.values(), key=lambda t: (-t[1], t[0].name))
+    return [ConceptOut(id=m.id, vocab=m.vocab, code=m.code, name=m.name, mentions=n, fields=sorted(fields))
+            for m, n, fields in ordered]
 
 
 def _subcaption(s) -> SubcaptionOut:
@@ -74,26 +90,32 @@ def get_figure(request: Request, session: SessionDep, figure_id: FigureId):
     for s in found["subcaptions"]:
         if s.subfigure_id is not None:
             by_subfigure.setdefault(s.subfigure_id, []).append(_subcaption(s))
+    texts = panel_texts(found["subfigures"], found["subcaptions"], found["citances"], found["panel_mentions"],
+                        found["panel_citances"])
     detail = FigureDetail(
         id=fig.id, label=fig.label, jats_id=fig.jats_id, caption_title=fig.caption_title, caption=fig.caption_text,
         context=fig.context, source=fig.source, width=fig.width, height=fig.height,
         image_url=f"{root}/figures/{fig.id}/image" if fig.image_key else None, image_format=fig.image_format,
         sha256=fig.sha256, phash=fig.phash, is_compound=fig.is_compound, n_panels=fig.n_panels,
-        modality=_modality(modalities.get(fig.modality_id), fig.modality_score),
+        modality=_modality(modalities.get(fig.modality_id), fig.modality_score, fig.modality_evidence),
+        modalities=list(fig.modalities or []), annotated_at=fig.annotated_at,
         article=ArticleRef(id=fig.article_id, pmcid=fig.pmcid, doi=fig.doi, title=fig.title, journal=fig.journal,
                            year=fig.year, license=fig.license_code, retracted=fig.retracted),
         subfigures=[
             SubfigureOut(
                 id=s.id, ordinal=s.ordinal, label=s.label, box=Box(x1=s.x1, y1=s.y1, x2=s.x2, y2=s.y2),
                 score=s.score, method=s.method,
-                modality=_modality(modalities.get(s.modality_id), s.modality_score),
+                modality=_modality(modalities.get(s.modality_id), s.modality_score, s.modality_evidence),
                 image_url=f"{root}/subfigures/{s.id}/image", subcaptions=by_subfigure.get(s.id, []),
+                subcaption=texts[s.id].subcaption.text if texts[s.id].subcaption is not None else None,
+                full_text=texts[s.id].subcaption.full_text if texts[s.id].subcaption is not None else None,
+                citances=[_citance(c) for c in texts[s.id].citances],
+                concepts=_panel_concepts(texts[s.id].mentions),
             )
             for s in found["subfigures"]
         ],
         subcaptions=[_subcaption(s) for s in found["subcaptions"]],
-        citances=[CitanceOut(id=c.id, text=c.text, section=c.section, panels=list(c.panels or []))
-                  for c in found["citances"]],
+        citances=[_citance(c) for c in found["citances"]],
         concepts=[ConceptOut(id=c.id, vocab=c.vocab, code=c.code, name=c.name, mentions=c.mentions,
                              fields=sorted(x for x in (c.fields or []) if x)) for c in found["concepts"]],
     )

@@ -28,6 +28,8 @@ _CONCEPT = pa.struct([
 ])
 _SUBFIGURE = pa.struct([
     ("box", pa.list_(pa.int32())), ("score", pa.float64()), ("label", pa.string()), ("method", pa.string()),
+    ("subcaption", pa.string()), ("full_text", pa.string()), ("citances", pa.list_(_CITANCE)),
+    ("concepts", pa.list_(_CONCEPT)), ("modality", pa.string()),
 ])
 _SUBCAPTION = pa.struct([("label", pa.string()), ("text", pa.string()), ("full_text", pa.string()),
                          ("flag", pa.string())])
@@ -43,14 +45,15 @@ FIGURE_SCHEMA = pa.schema(
      ("figure_id", pa.string()), ("label", pa.string()), ("caption_title", pa.string()), ("caption", pa.string()),
      ("width", pa.int32()), ("height", pa.int32()), ("sha256", pa.string()), ("phash", pa.string()),
      ("image_source", pa.string()), ("citances", pa.list_(_CITANCE)), ("subfigures", pa.list_(_SUBFIGURE)),
-     ("concepts", pa.list_(_CONCEPT)), ("modality", pa.string()), ("text", pa.string()), ("image", pa.binary())]
+     ("concepts", pa.list_(_CONCEPT)), ("modality", pa.string()), ("modalities", pa.list_(pa.string())),
+     ("text", pa.string()), ("image", pa.binary())]
 )
 
 PANEL_SCHEMA = pa.schema(
     [("key", pa.string()), *_ARTICLE,
      ("figure_id", pa.string()), ("figure_label", pa.string()), ("caption", pa.string()), ("panel", pa.int32()),
      ("label", pa.string()), ("box", pa.list_(pa.int32())), ("score", pa.float64()), ("method", pa.string()),
-     ("subcaption", _SUBCAPTION), ("width", pa.int32()), ("height", pa.int32()), ("sha256", pa.string()),
+     ("subcaption", _SUBCAPTION), ("full_text", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("sha256", pa.string()),
      ("figure_sha256", pa.string()), ("citances", pa.list_(_CITANCE)), ("concepts", pa.list_(_CONCEPT)),
      ("modality", pa.string()), ("text", pa.string()), ("image", pa.binary())]
 )
