@@ -111,6 +111,14 @@ def require_api_key(session: SessionDep, token: Annotated[str | None, Security(a
 ApiKeyDep = Annotated[KeyInfo, Depends(require_api_key)]
 
 
+def optional_api_key(session: SessionDep, token: Annotated[str | None, Security(api_key_header)]) -> KeyInfo | None:
+    """The key when one is sent (403 when it is wrong); None without one: the route decides."""
+    return require_api_key(session, token) if token else None
+
+
+OptionalApiKeyDep = Annotated[KeyInfo | None, Depends(optional_api_key)]
+
+
 def check_text_length(value: str | None, settings: Settings, name: str) -> str | None:
     if value is not None and len(value) > settings.max_query_length:
         raise Problem(

@@ -71,6 +71,27 @@ def verify_api_key(session: Session, token: str | None) -> KeyInfo | None:
     return _info(row)
 
 
+def sign_download(session: Session, key_id: int, export_id: int, name: str, expires: int) -> str | None:
+    """A signature letting anyone holding the link fetch export file `name` until `expires` (Unix
+    seconds), on behalf of key `key_id`. Keyed with that key's stored hash: revoking the key voids
+    its links, and no server secret needs configuring or sharing between API processes."""
+    key_hash = session.scalar(select(ApiKey.key_hash).where(ApiKey.id == key_id, ApiKey.revoked.is_(False)))
+    return None if key_hash is None else _download_mac(key_hash, export_id, name, expires)
+
+
+def verify_download(session: Session, key_id: int, export_id: int, name: str, expires: int, signature: str,
+                    now: float) -> bool:
+    if expires < now or len(signature) > 128:
+        return False
+    expected = sign_download(session, key_id, export_id, name, expires)
+    return expected is not None and hmac.compare_digest(expected, signature)
+
+
+def _download_mac(key_hash: str, export_id: int, name: str, expires: int) -> str:
+    message = f"download\n{export_id}\n{name}\n{expires}".encode("utf-8")
+    return hmac.new(bytes.fromhex(key_hash), message, hashlib.sha256).hexdigest()
+
+
 def revoke_api_key(session: Session, which: str) -> list[KeyInfo]:
     """Revoke the keys whose prefix, name or id is `which` (or the key itself); returns them."""
     which = which.strip()

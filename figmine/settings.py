@@ -69,8 +69,24 @@ class Settings(BaseSettings):
     max_query_length: int = Field(default=500, alias="FIGMINE_MAX_QUERY_LENGTH")
     # Server-side cap on one API query (milliseconds); a slower query answers 503.
     api_statement_timeout_ms: int = Field(default=30_000, alias="FIGMINE_API_STATEMENT_TIMEOUT_MS")
+    # Export files can be fetched without the key header through links signed for one key, valid
+    # this many seconds (browsers cannot put a header on a plain download).
+    download_link_ttl_s: int = Field(default=3600, alias="FIGMINE_DOWNLOAD_LINK_TTL_S")
     # Harvest and export jobs started through the API run on this many background threads.
     api_job_workers: int = Field(default=2, alias="FIGMINE_API_JOB_WORKERS")
+
+    # Scale-out (workers/): unset, harvests run on a local process pool; a Redis URL sends the stage
+    # tasks to Celery workers (`figmine worker`). Results live in PostgreSQL, not in a result backend.
+    broker_url: str | None = Field(default=None, alias="FIGMINE_BROKER_URL")
+    result_backend: str | None = Field(default=None, alias="FIGMINE_RESULT_BACKEND")
+    # Prefix of every broker key: several deployments (or test runs) can share one Redis.
+    broker_key_prefix: str = Field(default="", alias="FIGMINE_BROKER_KEY_PREFIX")
+    # A task a dead worker held is handed to another after this many seconds; longer than any task.
+    broker_visibility_timeout_s: int = Field(default=3600, alias="FIGMINE_BROKER_VISIBILITY_TIMEOUT")
+    # Articles per harvest task (one message, one process; its articles fetched `concurrency` at a time).
+    harvest_group_size: int = Field(default=16, alias="FIGMINE_HARVEST_GROUP_SIZE")
+    # Figures per detector call in the detect stage.
+    detect_batch_size: int = Field(default=16, alias="FIGMINE_DETECT_BATCH_SIZE")
 
     @property
     def blob_location(self) -> str:

@@ -202,6 +202,46 @@ def test_export_job_files_and_downloads(figmine_env, engine):
         assert_problem(c.get("/exports/999999", headers=headers), 404)
 
 
+def test_signed_download_links(figmine_env, engine):
+    """A finished export's files carry links signed for the requesting key: no header needed, but
+    bound to that file and export, void when expired, tampered with, or once the key is revoked."""
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from api.keys import revoke_key
+
+    result = CliRunner().invoke(cli_app, ["ingest", "--no-detect", str(FIXTURES / "packages")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    token = new_key(engine)
+    with make_client() as c:
+        r = c.post("/exports", json={"format": "jsonl", "filters": {"pmcid": ["PMC2924383"]}},
+                   headers={"X-API-Key": token})
+        body = wait_for(c, r.headers["location"], token)
+        assert body["status"] == "finished", body
+        manifest = next(f for f in body["files"] if f["name"] == "manifest.json")
+        data = next(f for f in body["files"] if f["name"].endswith(".jsonl"))
+        location = Path(figmine_env["home"]) / "exports" / str(body["id"])
+        got = c.get(manifest["download_url"])  # no header
+        assert got.status_code == 200 and got.content == (location / "manifest.json").read_bytes()
+        assert c.get(data["download_url"]).content == (location / data["name"]).read_bytes()
+        parts = urlsplit(manifest["download_url"])
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        assert int(query["expires"]) > time.time() + 3000  # the default lifetime is an hour
+
+        def variant(path: str = parts.path, **changes) -> str:
+            return f"{path}?{urlencode({**query, **changes})}"
+
+        # the signature binds the file, the expiry and the key
+        assert_problem(c.get(variant(path=urlsplit(data["url"]).path)), 403)
+        assert_problem(c.get(variant(expires=str(int(query["expires"]) + 1))), 403)
+        assert_problem(c.get(variant(signature="0" * 64)), 403)
+        assert_problem(c.get(variant(key_id="999999")), 403)
+        assert_problem(c.get(variant(expires=str(int(time.time()) - 10))), 403)
+        assert_problem(c.get(parts.path), 401)
+        # revoking the key voids its links
+        revoke_key(token)
+        assert_problem(c.get(manifest["download_url"]), 403)
+
+
 def test_unfinished_export_has_no_downloads(figmine_env, engine):
     from store.exporters import create_export_job
     from store.db import session_factory

@@ -158,19 +158,24 @@
       (status.files || []).forEach(function (file) {
         var item = document.createElement("li");
         var link = document.createElement("a");
-        link.href = file.url;  // the download itself needs the key header: fetched below
         link.className = "export-file";
         link.textContent = file.name + (file.size != null ? " (" + formatBytes(file.size) + ")" : "");
-        link.addEventListener("click", function (event) {
-          event.preventDefault();
-          download(file, key, link);
-        });
+        if (file.download_url) {
+          link.href = file.download_url;  // signed for this key: a plain download, streamed to disk
+          link.setAttribute("download", file.name.split("/").pop());
+        } else {
+          link.href = file.url;  // needs the key header: fetched below
+          link.addEventListener("click", function (event) {
+            event.preventDefault();
+            download(file, key, link);
+          });
+        }
         item.appendChild(link);
         fileList.appendChild(item);
       });
       var hint = document.createElement("li");
       hint.className = "hint";
-      hint.textContent = "Large files: curl -H 'X-API-Key: …' -O " + location.origin + root + "/exports/" + status.id + "/files/NAME";
+      hint.textContent = "Links expire; for scripts: curl -H 'X-API-Key: …' -O " + location.origin + root + "/exports/" + status.id + "/files/NAME";
       fileList.appendChild(hint);
     }
 
