@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -69,6 +70,10 @@ class Article(Base):
     citances: Mapped[list[Citance]] = relationship(
         back_populates="article", cascade="all, delete-orphan", passive_deletes=True, order_by="Citance.ordinal"
     )
+
+
+# the journal filter matches case-insensitively: lower(journal) IN (...) needs its own index
+Index("ix_articles_journal_lower", func.lower(Article.journal))
 
 
 class Modality(Base):
@@ -240,6 +245,7 @@ class Concept(Base):
     __table_args__ = (
         UniqueConstraint("vocab", "code"),
         Index("ix_concepts_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_concepts_name_lower", func.lower(text("name"))),  # the concept filter by name
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
