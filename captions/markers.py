@@ -54,7 +54,9 @@ __all__ = [
 # Caption text: markup stripped, bold spans remembered
 # --------------------------------------------------------------------------------------------
 
-_TAG_RE = re.compile(r"<(/?)([A-Za-z][\w:.-]*)((?:\s[^<>]*)?)(/?)>|<!--.*?-->|<\?.*?\?>", re.S)
+# an attribute may follow the tag name without its space ('<spanclass="math inline">', seen in
+# converted manuscripts): "=" after the name still marks a tag
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][\w:.-]*?)((?:(?:\s|(?<=[a-z])(?=[a-z]+=))[^<>]*)?)(/?)>|<!--.*?-->|<\?.*?\?>", re.S)
 # plain text is read as markup only when it has a closing or self-closing tag ("p<b and c>d" is not)
 _LOOKS_LIKE_MARKUP = re.compile(r"</[A-Za-z][\w:.-]*\s*>|<[A-Za-z][\w:.-]*(?:\s[^<>]*)?/>")
 _BOLD_TAGS = frozenset({"bold", "b", "strong"})
@@ -505,6 +507,7 @@ _HALF_PAREN_AT = re.compile(rf"({_GROUP_NB})\)")
 _PUNCT_AT = re.compile(rf"({_GROUP_NB})\s*([.:,|])")
 _BARE_AT = re.compile(r"([A-Za-z]\d{0,2})\s+(?=[^\s,.;:)\]])")
 _PANEL_PREFIX_RE = re.compile(r"[Pp]anels?\s+$")
+_GLUED_FIRST_RE = re.compile(r"\s*([Aa])(?=[A-Z][A-Za-z]*[a-z-])")  # "AWestern", "AER-associated"
 
 
 def _half_paren(text: str, s: int, m: re.Match, xref_before) -> Marker | None:
@@ -611,9 +614,14 @@ def find_candidates(ct: CaptionText) -> list[Marker]:
         inline = prep = False
         if b == "glued":
             # "cell(s) were" is a plural; "tumorigenesis(a) H&E" is a title run into a label
-            if not re.match(r"\s?[A-Z(\[]", text[e : e + 2]) or text[s - 1] in ")]":
+            if re.match(r"\s?[A-Z(\[]", text[e : e + 2]) and text[s - 1] not in ")]":
+                kind = OPEN
+            elif text[s - 1].isalnum() and re.search(r"[-–—,]", m.group(1)) and len(expand_group(m.group(1))) > 1:
+                # a range or list glued to its word by a lost space ("…with PS341(L-N).") is read
+                # as if the space were there; single letters stay plurals and suffixes
+                kind, inline, prep = _classify_mid_sentence(text, s, e)
+            else:
                 continue
-            kind = OPEN
         elif b in ("start", "sentence", "comma", "open_bracket"):
             kind = OPEN
         else:
@@ -681,6 +689,14 @@ def find_candidates(ct: CaptionText) -> list[Marker]:
             mk = _bare_label(text, st, pos, m, xref_before)
             if mk:
                 cands.append(mk)
+
+    # 5b. a first label glued to the word after it by a lost space: "AWestern blot … cells.B Delivery
+    # of NHK …". Weak: kept only when "B" is a bare label as well (see _article_is_label).
+    m = _GLUED_FIRST_RE.match(text)
+    if m and not any(c.start <= m.start(1) < c.end for c in cands):
+        mk = _make(m.start(1), m.end(1), m.group(1), OPEN, "bare", WEAK)
+        if mk:
+            cands.append(mk)
 
     # 6. mentions: "panel A", "quantified in C" (used to give an otherwise silent panel words)
     for m in _PANEL_WORD_RE.finditer(text):
@@ -883,6 +899,10 @@ def select_markers(text: str, cands: list[Marker]) -> list[Marker]:
             c = replace(c, kind=CLOSE, inline=False)
         lo, hi = min(c.letters), max(c.letters)
         new = hi > max_key
+        if c.kind == OPEN and c.inline and c.form == "paren" and hi <= max_key and _SCOPED_NOTE_RE.match(text, c.end):
+            # "…***P<0.001 (B, E) Scale bars: 10 µm." — described panels re-opened for a note on
+            # them after a missing full stop: a re-opening, not a mention
+            c = replace(c, inline=False)
         if max_key == -1 and lo > 2:
             refs.append(c)
             continue  # sequences start at A, B or C
@@ -936,6 +956,13 @@ def select_markers(text: str, cands: list[Marker]) -> list[Marker]:
     out = kept + refs
     out.sort(key=lambda c: (c.start, 0 if c.kind != REF else 1))
     return out
+
+
+# notes that a caption scopes to some panels: "(B, E) Scale bars: 10 µm", "(C) Data are mean ± SD"
+_SCOPED_NOTE_RE = re.compile(
+    r"\s*(?:(?:Scale|Calibration|Error)\s+bars?\b|Insets?\b|(?:Data|Values)\s+(?:are|were|represent|show)\b"
+    r"|Means?\s+(?:is|are|±|\+)|(?:Arrows?|Arrowheads?|Asterisks?)\b)"
+)
 
 
 def _as_ref(m: Marker) -> Marker:

@@ -257,7 +257,11 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
             continue
         if labels <= group and labels != group:
             # "(A–D) … staining pattern: epithelial area (A), nuclei (B), stroma (C) …"
-            s0 = max(p, _sentence_start(text, m.start, p, _CLAUSE_END_RE)) if fresh else p
+            # a closing label in a later sentence than the group's last one starts with its
+            # sentence: the words left over from the earlier sentence stay with the whole group
+            # ("(A–D) Time-lapse images (A and C) and spline graphs (B and D) of two mitochondria
+            # contacting each other. Events … (C and D)")
+            s0 = max(p, _sentence_start(text, m.start, p, _CLAUSE_END_RE if fresh else _FULL_STOP_RE))
             if group_start not in partition_cache:
                 partition_cache[group_start] = _partitions(cuts, i, group)
             if fresh and not re.search(r"\w", text[p:s0]) and not partition_cache[group_start]:

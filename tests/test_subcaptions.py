@@ -482,3 +482,82 @@ def test_run_stdio_reads_and_writes_utf8(tmp_path):
     rows = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
     assert rows[0]["subcaptions"][0]["text"] == "β-catenin."
     assert "error" in rows[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Captions whose text lost spaces or carries broken markup (SourceData EMBO captions)
+# --------------------------------------------------------------------------------------------
+
+
+def test_first_label_glued_to_its_first_word():
+    # EMBOR-2024-59101V1-T Figure 3: the label "A" lost its space ("AWestern blot"); "B" is bare
+    caption = (
+        "AWestern blot showing the efficiency of EDEM1 silencing in HEK293 cells.B Delivery of NHK in "
+        "control cells (upper panels) and in cells with reduced ERAD upon EDEM1 silencing (lower panels).C "
+        "LysoQuant quantification of B (n=39 and 25 cells, respectively)."
+    )
+    subs = by_label(caption)
+    assert list(subs) == ["A", "B", "C"], f"the glued first label was not read: {list(subs)}"
+    assert subs["A"].text == "Western blot showing the efficiency of EDEM1 silencing in HEK293 cells."
+    assert "Western blot" not in subs["B"].full_text, "panel A's words leaked into B as shared text"
+
+
+def test_glued_capital_at_caption_start_is_not_a_label_without_bare_b():
+    # an acronym opening the caption ("ATG7", "AMPK") stays a word when B is written "(B)"
+    assert labels("ATG7 knockout cells. (A) Western blot. (B) Quantification.") == ["A", "B"]
+    assert labels("AMPK activation in liver. B, C and D show controls.") == []
+
+
+def test_label_range_glued_to_the_word_before_it():
+    # EMBOR-2024-59101V1-T Figure 6: "PS341(L-N)" lost its space; it still closes L–N's item
+    caption = (
+        "(A-H) Controls in MEF cells. (I-N) Analysis of BACE457 delivery to endolysosomes in FAM134B KO cells treated with BafA1 and "
+        "KIF (I-K) or BafA1 and PS341(L-N). (O) LysoQuant quantification of H-N."
+    )
+    subs = by_label(caption)
+    assert "PS341" in subs["L"].text, f"L should own its item: {subs['L'].text!r}"
+    assert "KIF" not in subs["L"].text, f"L took I–K's item: {subs['L'].text!r}"
+    # a single letter glued to a word stays a plural or suffix
+    assert labels("Number of cell(s) per field. (A) Control. (B) Treated.") == ["A", "B"]
+
+
+def test_described_panels_reopened_for_a_scale_bar_note_after_a_missing_full_stop():
+    # EMBOR-2024-59101V1-T Figure 3: "…***P<0.001 (B, E) Scale bars: 10μM." (no full stop before)
+    caption = (
+        "A Western blot of EDEM1. B Delivery of NHK in control cells. C LysoQuant quantification of B. "
+        "D Western blot of OS9. E Delivery of NHK in OS9 silenced cells. F LysoQuant quantification of E. "
+        "Data Information: (C, F) Mean is shown. One-way ANOVA, ****P<0.0001, ***P<0.001 (B, E) Scale "
+        "bars: 10μM. Insets are shown with white squares."
+    )
+    subs = by_label(caption)
+    for lab in ("B", "E"):
+        assert "Scale bars: 10μM" in subs[lab].full_text, f"{lab} lost its scale-bar note: {subs[lab].full_text!r}"
+    assert "Scale bars" not in subs["A"].full_text and "Scale bars" not in subs["C"].full_text
+
+
+def test_inline_label_before_an_ordinary_word_is_still_a_mention():
+    subs = by_label("(A) Liver sections. (B) Lung sections, as in (A) Both stained with H&E.")
+    assert "Both stained" in subs["B"].text
+
+
+def test_later_sentence_of_an_opening_group_does_not_take_the_previous_sentence_tail():
+    # EMBOJ-2023-115537 Figure 4: the tail "of two separate mitochondria …" is about the whole group
+    caption = (
+        "(A–D) Time-lapse images (A and C) and spline graphs (B and D) of two separate mitochondria "
+        "approaching and contacting each other. Events of the attachment of two mitochondria with comparable "
+        "sizes (A and B) and with differing sizes (C and D) were observed. (E) Model."
+    )
+    subs = by_label(caption)
+    for lab in "ABCD":
+        assert "two separate mitochondria" in subs[lab].full_text, f"{lab}: {subs[lab].full_text!r}"
+
+
+def test_tag_with_its_attribute_glued_to_the_name_is_stripped():
+    # EMBOJ-2023-115537: '<spanclass="math inline">' (a lost space inside the tag)
+    xml = (
+        '(A) The strength of <spanclass="math inline">χself</span> was changed. '
+        "(B) Surface tension was set to 1."
+    )
+    subs = by_label("", xml)
+    assert subs["A"].text == "The strength of χself was changed.", subs["A"].text
+    assert "spanclass" not in subs["A"].full_text
