@@ -7,6 +7,9 @@ ones), repeated to `--figures` figures, after one warm-up batch. A second table 
 alone (letterbox + inference + NMS) per backend and input size, on the installed weights or, with
 `--random-yolo`, on an untrained yolo11n exported at that size (the cost does not depend on weights).
 
+CPU s/figure is the detector process's CPU time (all its threads) per figure: on a shared machine it is
+the steadier number; the 1-minute load average at the end of each run is printed beside it.
+
     python bench/detect_bench.py [--figures 120] [--threads 2] [--configs xycut xycut-nolabels yolo-onnx yolo-torch]
                                  [--random-yolo 320 640]
 """
@@ -34,6 +37,8 @@ CONFIGS = {
     "xycut-blob": dict(method="xycut", corner_search="blob"),
     "yolo-onnx-blob": dict(method="yolo", backend="onnx", corner_search="blob"),
     "yolo-onnx": dict(method="yolo", backend="onnx"),
+    "yolo-onnx-rapidocr": dict(method="yolo", backend="onnx", label_reader="rapidocr"),
+    "yolo-onnx-classifier": dict(method="yolo", backend="onnx", label_reader="classifier"),
     "yolo-torch": dict(method="yolo", backend="torch"),
     "yolo-onnx-no-second-opinion": dict(method="yolo", backend="onnx", second_opinion=False),
     "yolo-onnx-nolabels": dict(method="yolo", backend="onnx", label_reader="none", second_opinion=False),
@@ -70,6 +75,7 @@ def worker(config: str, n: int, threads: int, weights: str | None) -> dict:
     for r in results:
         methods[r.method or "none"] = methods.get(r.method or "none", 0) + 1
     return {"config": config, "detector": det.describe(), "figures": n, "wall_s": round(wall, 2),
+            "load_avg_1min": round(os.getloadavg()[0], 1),
             "figures_per_s": round(n / wall, 2), "cpu_s_per_figure": round(cpu / n, 4),
             "peak_rss_mb": round(rss_mb(), 1), "errors": sum(1 for r in results if r.error), "methods": methods}
 
@@ -137,8 +143,8 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     print(f"figures: {len(figure_paths())} distinct, {args.figures} per run; threads {args.threads}; "
           f"cpus {os.cpu_count()}")
-    print("| config | detector | figures/s | CPU s/figure | peak RSS MB | methods |")
-    print("|---|---|---|---|---|---|")
+    print("| config | detector | figures/s (wall) | CPU s/figure | peak RSS MB | load avg | methods |")
+    print("|---|---|---|---|---|---|---|")
     for config in args.configs:
         cmd = [sys.executable, __file__, "--worker", config, "--figures", str(args.figures), "--threads", str(args.threads)]
         if args.weights:
@@ -146,11 +152,11 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
         lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
         if proc.returncode or not lines:
-            print(f"| {config} | failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:120]} | | | | |")
+            print(f"| {config} | failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:120]} | | | | | |")
             continue
         r = json.loads(lines[-1])
         print(f"| {config} | {r['detector']} | {r['figures_per_s']} | {r['cpu_s_per_figure']} | {r['peak_rss_mb']} "
-              f"| {r['methods']} |")
+              f"| {r['load_avg_1min']} | {r['methods']} |", flush=True)
 
     weights_dirs = []
     default_weights = Path(args.weights) if args.weights else ROOT / "subfigure_detector" / "weights"

@@ -11,12 +11,14 @@ Then the search for labels that no box gives (`find_corner_labels` on the gold p
 compound gold figures, both search modes).
 
 A read is correct when its canonical form (`label_reader.canonical_label`) equals the truth's.
-Readers: rapidocr (the default), tesseract (if installed), each through `label_reader.read_labels` as the
+Real crops are also scored per half (`evaluate.gold_halves`: the reader's threshold was tuned on the
+tuning half only). Readers: auto (the default: letter classifier, RapidOCR for the crops it is unsure
+of), classifier (alone), rapidocr, tesseract (if installed), each through `label_reader.read_labels` as the
 detector reads a YOLO label box (lenient: a lone digit is the letter it resembles)
 (crop preparation, a second inverted read when the first is not a confident label); times are per
 label, end to end, with each reader's default threading.
 
-    python bench/label_bench.py [--gold-dir DIR] [--readers rapidocr tesseract] [--show-errors]
+    python bench/label_bench.py [--gold-dir DIR] [--readers auto classifier rapidocr tesseract] [--show-errors]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harvester.images import load_image  # noqa: E402
-from subfigure_detector.evaluate import load_gold  # noqa: E402
+from subfigure_detector.evaluate import gold_halves, load_gold  # noqa: E402
 from subfigure_detector.label_reader import (  # noqa: E402
     CornerTextFinder,
     canonical_label,
@@ -64,12 +66,13 @@ def gold_items(gold_dir: Path) -> list[Item]:
         path = gold_dir / name
         if not path.exists():
             continue
-        for fig in load_gold(path):
+        figs = load_gold(path)
+        for fig, half in zip(figs, gold_halves([f.image for f in figs])):
             labelled = [p for p in fig.panels if p.label and p.label_box]
             if labelled:
                 rgb = np.asarray(load_image(fig.image, max_pixels=400_000_000).rgb)
                 out.append((rgb, [p.label_box for p in labelled], [p.label for p in labelled],
-                            f"{name}:{Path(fig.image).name}"))
+                            f"{name}:{Path(fig.image).name}:{half}"))
     return out
 
 
@@ -148,7 +151,7 @@ def find_bench(gold_dir: Path) -> list[dict]:
             for fig in load_gold(gold_dir / name):
                 if len(fig.panels) > 1:
                     figs.append((fig, np.asarray(load_image(fig.image, max_pixels=400_000_000).rgb)))
-    reader = make_reader("rapidocr")
+    reader = make_reader("auto")
     out = []
     for mode, finder in (("blob + text detector", CornerTextFinder()), ("blob only", None)):
         ok = labelled = false = unlabelled = 0
@@ -174,7 +177,7 @@ def find_bench(gold_dir: Path) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gold-dir", type=Path, default=DEFAULT_GOLD)
-    ap.add_argument("--readers", nargs="+", default=["rapidocr", "tesseract"])
+    ap.add_argument("--readers", nargs="+", default=["auto", "classifier", "rapidocr", "tesseract"])
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args()
     t = time.perf_counter()
@@ -183,8 +186,10 @@ def main() -> None:
     prep_ms = 1000 * (time.perf_counter() - t)
     print(f"labels: real {sum(len(i[1]) for i in real)} in {len(real)} figures, rendered "
           f"{sum(len(i[1]) for i in rendered)} on {len(rendered)} sheets (loading {prep_ms:.0f} ms)")
+    sets = (("real", real), ("real, tuning half", [i for i in real if i[3].endswith(":tune")]),
+            ("real, held-out half", [i for i in real if i[3].endswith(":held_out")]), ("rendered", rendered))
     for name in args.readers:
-        for set_name, items in (("real", real), ("rendered", rendered)):
+        for set_name, items in sets:
             if not items:
                 continue
             try:

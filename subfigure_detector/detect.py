@@ -6,10 +6,11 @@
 
 Per figure: decode (harvester.images.load_image, the one loader) → a working copy at most
 `WORK_MAX_SIDE` pixels → YOLO panels and label boxes (ONNX Runtime or PyTorch), overlap/containment
-clean-up, panels tightened to their content, labels read (YOLO's label boxes, else searched in each
-panel's corners) → with `second_opinion` (default) also the XY-cut split with its labels, and per
-figure the split whose panels carry the cleaner run of letters → reading order, gaps in a letter
-run filled → boxes mapped back to original pixels. Without weights (or when YOLO finds no panel)
+clean-up, panels tightened to their content, labels read on the working copy (YOLO's label boxes,
+else searched in each panel's corners; a tiny letter classifier reads each crop, OCR only the crops
+it is unsure of) → with `second_opinion` (default) also the XY-cut split with its labels, and per
+figure the split whose panels carry the cleaner run of letters → reading order, letters repaired
+from the run they form (`postprocess.infer_sequence_labels`) → boxes mapped back to original pixels. Without weights (or when YOLO finds no panel)
 the XY-cut split is used. A figure that does not split gives one panel over its content ("whole").
 
 Every image gets a `Detection`; a file that cannot be used (empty, truncated, not an image, a
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 WORK_MAX_SIDE = 2048  # larger figures are analysed on a downscaled copy (speed, memory)
 MIN_SIDE = 32  # smaller images are not split
+COVER_MARGIN = 0.05  # a tied split wins if its panels hold this much more of the figure's ink
 
 ImageInput = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -263,7 +265,9 @@ class Detector:
     """Panels and labels of figures; see the module docstring.
 
     method: "auto" (YOLO when weights exist, else XY-cut), "yolo" (weights required), "xycut".
-    label_reader: "auto" | "rapidocr" | "tesseract" | "none", or a LabelReader.
+    label_reader: "auto" (the letter classifier, RapidOCR for crops it is unsure of) | "classifier" |
+    "rapidocr" | "tesseract" | "none", or a LabelReader.
+    decode_workers: threads that decode figures and then post-process them and read their labels.
     merge_unlabelled: join unlabelled pieces to labelled neighbours (`postprocess.merge_unlabelled`).
     second_opinion: also split every figure by XY-cut and keep, per figure, whichever split has the
     cleaner run of panel labels (`postprocess.label_consistency`); costs the XY-cut time per figure.
@@ -337,6 +341,11 @@ class Detector:
                     raw[id(w)] = dets
             except Exception as exc:  # noqa: BLE001 - a model failure must not lose the batch
                 log.warning("YOLO failed on a batch, using XY-cut: %s", exc)
+        if self.decode_workers > 1 and len(works) > 1:
+            # Post-processing and label reading of different figures overlap: much of it is numpy,
+            # SciPy and ONNX Runtime work that releases the GIL.
+            with ThreadPoolExecutor(self.decode_workers) as pool:
+                return list(pool.map(lambda w: self._finish(w, raw.get(id(w))), works))
         return [self._finish(w, raw.get(id(w))) for w in works]
 
     def _decode(self, image: ImageInput, index: int) -> _Work:
@@ -404,60 +413,92 @@ class Detector:
                                    and all(pp.iou(p.label_box, lb.box) < 0.3 for lb in labels)]
                 xy = None
         ch = char_height(rgb, mask=mask) if self.reader is not None else 10.0
+        reader = _MemoReader(self.reader) if self.reader is not None else None
         candidates = []
         if panels:
-            candidates.append(self._finish_panels(self._read_yolo_labels(rgb, panels, labels, ch)))
+            candidates.append(self._finish_panels(self._read_yolo_labels(reader, rgb, panels, labels, ch)))
         if xy is not None:
-            candidates.append(self._finish_panels(self._read_labels(rgb, xy, ch)))
+            candidates.append(self._finish_panels(self._read_labels(reader, rgb, xy, ch)))
         # With a second opinion the split whose panels carry a cleaner run of labels wins; on a tie
-        # (unlettered figures) the one with fewer panels, then YOLO's.
-        best = max(range(len(candidates)),
-                   key=lambda i: (pp.label_consistency(candidates[i]), -len(candidates[i]), -i))
-        return candidates[best], []
+        # (unlettered figures) the one with fewer panels, then the one whose panels leave clearly less
+        # of the figure's ink outside them (YOLO boxes drawn at 320 px can stop short of a wide
+        # panel's edge), then YOLO's.
+        keys = [(pp.label_consistency(c), -len(c)) for c in candidates]
+        best = max(range(len(candidates)), key=lambda i: (keys[i], -i))
+        tied = [i for i in range(len(candidates)) if i != best and keys[i] == keys[best]]
+        if tied:
+            cover = {i: pp.ink_coverage(mask, candidates[i]) for i in [best, *tied]}
+            other = max(tied, key=lambda i: cover[i])
+            if cover[other] > cover[best] + COVER_MARGIN:
+                best = other
+        panels = candidates[best]
+        if self.reader is not None:
+            panels = pp.infer_sequence_labels(panels)
+        return panels, []
 
     def _finish_panels(self, panels: list[Panel]) -> list[Panel]:
         if self.merge_unlabelled and self.reader is not None and len(panels) > 1:
             panels = pp.merge_unlabelled(panels)
         if len(panels) == 1 and panels[0].method == "xycut":
             panels = [replace(panels[0], method="whole")]
-        panels = pp.sort_panels(panels)
-        if self.reader is not None:
-            panels = pp.infer_sequence_labels(panels)
-        return panels
+        return pp.sort_panels(panels)
 
-    def _read_yolo_labels(self, rgb: np.ndarray, panels: list[Panel], labels: list[LabelBox], ch: float) -> list[Panel]:
-        if self.reader is not None and labels:
-            reads = read_labels(self.reader, rgb, [lb.box for lb in labels], lenient=True)
+    def _read_yolo_labels(self, reader: LabelReader | None, rgb: np.ndarray, panels: list[Panel], labels: list[LabelBox],
+                          ch: float) -> list[Panel]:
+        if reader is not None and labels:
+            reads = read_labels(reader, rgb, [lb.box for lb in labels], lenient=True)
             labels = [replace(lb, raw=r.raw, text_score=r.score) for lb, r in zip(labels, reads)]
             labels = [lb for lb, r in zip(labels, reads) if r.label is not None] or labels
         panels = pp.assign_labels(panels, labels)
-        return self._read_labels(rgb, panels, ch)
+        return self._read_labels(reader, rgb, panels, ch)
 
-    def _read_labels(self, rgb: np.ndarray, panels: list[Panel], ch: float) -> list[Panel]:
+    def _read_labels(self, reader: LabelReader | None, rgb: np.ndarray, panels: list[Panel], ch: float) -> list[Panel]:
         """Fill in `label` for every panel: read its label box, else look in its top corners."""
-        if self.reader is None or not panels:
+        if reader is None or not panels:
             return panels
         out = list(panels)
         todo = [i for i, p in enumerate(out) if p.label_box is not None and p.label_raw is None]
-        for i, r in zip(todo, read_labels(self.reader, rgb, [out[i].label_box for i in todo], lenient=True)):
+        for i, r in zip(todo, read_labels(reader, rgb, [out[i].label_box for i in todo], lenient=True)):
             if r.label is not None:
-                out[i] = replace(out[i], label_raw=r.raw, label=r.label, label_score=r.score)
+                out[i] = replace(out[i], label_raw=r.raw, label=r.label, label_score=r.score,
+                                 extra={**out[i].extra, "label_source": "box"})
             elif out[i].method == "xycut":
                 out[i] = replace(out[i], label_box=None)  # a merged-in word that is not a label
         for i, p in enumerate(out):
             if p.label is None and p.label_raw is not None:
-                out[i] = replace(p, label=parse_label(p.label_raw, lenient=True))
+                out[i] = replace(p, label=parse_label(p.label_raw, lenient=True), extra={**p.extra, "label_source": "box"})
         missing = [i for i, p in enumerate(out) if p.label is None]
         if missing and len(out) > 1 and self.corner_search != "none":  # one panel needs no letter
-            found = find_corner_labels(self.reader, self.finder, rgb, [out[i].box for i in missing], char_h=ch)
+            found = find_corner_labels(reader, self.finder, rgb, [out[i].box for i in missing], char_h=ch)
             for i, hit in zip(missing, found):
                 if hit is not None:
                     box, r = hit
                     p = out[i]
                     out[i] = replace(p, box=pp.union_box([p.box, box]), label_box=box, label_raw=r.raw,
-                                     label=r.label, label_score=r.score)
+                                     label=r.label, label_score=r.score, extra={**p.extra, "label_source": r.source})
         keep = plausible([(p.label, p.label_score or 0.0) for p in out])
         return [p if k or p.label is None else replace(p, label=None) for p, k in zip(out, keep)]
+
+
+class _MemoReader:
+    """One figure's label reads, remembered by crop: the YOLO and XY-cut candidates share most label boxes
+    and corners, and each crop needs reading once."""
+
+    def __init__(self, reader: LabelReader) -> None:
+        self.reader = reader
+        self.name = reader.name
+        self.memo: dict[tuple, tuple[str, float]] = {}
+
+    def read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        keys = [(c.shape, hash(c.tobytes())) for c in crops]
+        todo: dict[tuple, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self.memo and k not in todo:
+                todo[k] = i
+        if todo:
+            for k, r in zip(todo, self.reader.read([crops[i] for i in todo.values()])):
+                self.memo[k] = r
+        return [self.memo[k] for k in keys]
 
 
 def _same_split(a: list[Panel], b: list[Panel], min_iou: float = 0.85) -> bool:

@@ -14,6 +14,10 @@ Metrics, per gold file:
 - Label accuracy: gold panels that carry a label whose matched prediction (greedy IoU >= 0.5) has the
   same canonical label (`label_reader.canonical_label`: "(a)" and "A" agree).
 
+Halves: the figures of each gold file are split into a tuning half and a held-out half by a fixed hash
+of the figure's image name (`gold_halves`), so that rules and thresholds chosen while looking at the
+tuning half can be checked on figures they were not tuned on. Reports carry both halves' summaries.
+
 Gold options: `ignore_regions` remove predictions lying mostly (>= 50%) inside them; for a gold panel
 with `granularity_alternatives` inside it, the coarse panel, the coarsest alternatives or the finest
 alternatives may stand in for it, and each figure is scored with the combination that gives the best
@@ -23,6 +27,8 @@ numbers and also reported separately excluded.
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -95,6 +101,24 @@ def load_gold(gold_path: str | Path, images_dir: str | Path | None = None) -> li
             ignore_regions=[tuple(r) for r in fig.get("ignore_regions") or []],
             alternatives={k: tuple(v) for k, v in (fig.get("granularity_alternatives") or {}).items()},
         ))
+    return out
+
+
+HALVES = ("tune", "held_out")
+
+
+def gold_halves(images: Sequence[str]) -> list[str]:
+    """"tune" or "held_out" for each figure of one gold file, by a fixed hash of its image file name.
+
+    Figures are ranked by sha256 of the file name and alternate: even ranks tune, odd ranks are held
+    out. The halves are therefore balanced within every gold file and never change unless a figure
+    is added or removed.
+    """
+    names = [Path(i).name for i in images]
+    ranked = sorted(range(len(names)), key=lambda i: hashlib.sha256(names[i].encode()).hexdigest())
+    out = [""] * len(names)
+    for rank, i in enumerate(ranked):
+        out[i] = HALVES[rank % 2]
     return out
 
 
@@ -267,13 +291,16 @@ def evaluate(gold: Sequence[GoldFigure], predict: Predictor) -> dict:
     report = {"all": summarize(results)}
     if any(r.difficult for r in results):
         report["excluding_difficult"] = summarize([r for r in results if not r.difficult])
+    halves = gold_halves([f.image for f in gold])
+    for half in HALVES:
+        report[half] = summarize([r for r, h in zip(results, halves) if h == half])
     report["figures"] = [{
-        "image": Path(r.image).name, "gold": r.n_gold, "predicted": r.n_pred,
+        "image": Path(r.image).name, "half": h, "gold": r.n_gold, "predicted": r.n_pred,
         "imageclef": round(r.imageclef, 4), "count_ok": r.count_ok,
         "labels": f"{r.labels_correct}/{r.labels_total}", "difficult": r.difficult, "error": r.error,
         "pred": [{"box": list(p.box), "score": round(p.score, 3), "label": p.label} for p in r.pred],
         "gold_boxes": [list(b) for b in r.gold_boxes],
-    } for r in results]
+    } for r, h in zip(results, halves)]
     return report
 
 
@@ -293,15 +320,20 @@ _COLUMNS = (("figures", "figs"), ("gold_panels", "gold"), ("predicted_panels", "
             ("count_accuracy", "count acc"), ("label_accuracy", "label acc"), ("errors", "errors"))
 
 
-def format_table(reports: dict[str, dict]) -> str:
-    """A plain-text table, one row per gold file (and its non-difficult subset)."""
+_SUBSET_NAMES = {"all": "", "excluding_difficult": " (no difficult)", "tune": " (tuning half)",
+                 "held_out": " (held-out half)"}
+
+
+def format_table(reports: dict[str, dict], *, halves: bool = False) -> str:
+    """A plain-text table, one row per gold file (and its non-difficult subset, and with `halves` its halves)."""
     rows = [["gold"] + [c[1] for c in _COLUMNS]]
+    subsets = ("all", "excluding_difficult") + (HALVES if halves else ())
     for name, rep in reports.items():
-        for subset in ("all", "excluding_difficult"):
-            if subset not in rep:
+        for subset in subsets:
+            if subset not in rep or not rep[subset].get("figures"):
                 continue
             s = rep[subset]
-            label = name if subset == "all" else f"{name} (no difficult)"
+            label = name + _SUBSET_NAMES[subset]
             rows.append([label] + ["-" if s.get(k) is None else (f"{s[k]:.3f}" if isinstance(s[k], float) else str(s[k]))
                                    for k, _ in _COLUMNS])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -315,28 +347,31 @@ def format_figures(report: dict) -> str:
     for f in report["figures"]:
         flag = "" if f["count_ok"] else "  <-- count"
         err = f"  ERROR {f['error']}" if f["error"] else ""
+        half = f" [{f['half']}]" if f.get("half") else ""
         lines.append(f"  {f['imageclef']:.2f}  {f['predicted']:>3}/{f['gold']:<3} labels {f['labels']:>5}  "
-                     f"{f['image']}{flag}{err}")
+                     f"{f['image']}{half}{flag}{err}")
     return "\n".join(lines)
 
 
 def eval_command(gold_files: Sequence[str | Path], *, images_dir: str | Path | None = None,
                  weights_dir: str | Path | None = None, backend: str = "auto", method: str = "auto",
-                 verbose: bool = False, json_out: str | Path | None = None) -> dict[str, dict]:
+                 verbose: bool = False, json_out: str | Path | None = None, halves: bool = False,
+                 **detector_options) -> dict[str, dict]:
     """`figmine detector eval --gold FILE [--gold FILE] [--images DIR] [--method xycut] [--json-out F]`.
 
-    Prints a table (and per-figure lines with `verbose`); writes the full JSON report to `json_out`.
+    Prints a table (and per-figure lines with `verbose`, the tuning and held-out halves with `halves`);
+    writes the full JSON report to `json_out`. `detector_options` go to `Detector`.
     Returns {gold file name: report}.
     """
     from subfigure_detector.detect import Detector
 
-    detector = Detector(weights_dir=weights_dir, backend=backend, method=method)
+    detector = Detector(weights_dir=weights_dir, backend=backend, method=method, **detector_options)
     reports = {}
     for gf in gold_files:
         gold = load_gold(gf, images_dir)
         reports[Path(gf).name] = evaluate(gold, detector_predictor(detector))
     print(f"detector: {detector.describe()}")
-    print(format_table(reports))
+    print(format_table(reports, halves=halves))
     if verbose:
         for name, rep in reports.items():
             print(f"\n{name}")
@@ -344,3 +379,25 @@ def eval_command(gold_files: Sequence[str | Path], *, images_dir: str | Path | N
     if json_out:
         Path(json_out).write_text(json.dumps({"detector": detector.describe(), "reports": reports}, indent=1))
     return reports
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m subfigure_detector.evaluate --gold FILE ... [--halves]`: eval_command with the halves' rows."""
+    ap = argparse.ArgumentParser(description="Score the subfigure detector on gold files.")
+    ap.add_argument("--gold", action="append", required=True)
+    ap.add_argument("--images", default=None)
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--method", default="auto")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--json-out", default=None)
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--halves", action="store_true", help="also the tuning and held-out halves of each file")
+    ap.add_argument("--label-reader", default="auto", help="auto | classifier | rapidocr | tesseract | none")
+    args = ap.parse_args(argv)
+    eval_command(args.gold, images_dir=args.images, weights_dir=args.weights, backend=args.backend,
+                 method=args.method, verbose=args.verbose, json_out=args.json_out, halves=args.halves,
+                 label_reader=args.label_reader)
+
+
+if __name__ == "__main__":
+    main()

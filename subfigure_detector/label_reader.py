@@ -1,8 +1,10 @@
 """Read panel labels ("A", "(b)", "c.", "A1", "ii", "B′") from small crops, and find unboxed ones.
 
 Readers (all offline; `bench/label_bench.py` measures them, numbers in `bench/RESULTS.md`):
+- `letter_classifier.LetterClassifier`: a tiny CNN trained on synthetic label crops (~0.1 ms a crop);
+  the default puts it in front of RapidOCR (`CascadeReader`): OCR reads only the crops it is unsure of.
 - `RapidOCRReader`: the PP-OCRv4 text recogniser that `rapidocr-onnxruntime` ships inside its wheel,
-  run on the crop alone (no text detection); the default.
+  run on the crop alone (no text detection).
 - `TesseractReader`: the Debian `tesseract-ocr` binary in single-word mode; optional, used only
   when asked for and installed (less accurate and far slower: bench/RESULTS.md).
 
@@ -23,7 +25,7 @@ import re
 import shutil
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -284,24 +286,38 @@ def _parse_tsv(tsv: str) -> tuple[str, float]:
 
 
 def make_reader(name: str = "auto") -> LabelReader | None:
-    """'auto' (RapidOCR when installed, else Tesseract when installed, else None), 'rapidocr', 'tesseract', 'none'."""
+    """A label reader by name.
+
+    'auto': the letter classifier (`letter_classifier.py`) backed by RapidOCR for the crops it is
+    unsure of, when both are installed; else whichever of them is, else Tesseract, else None.
+    'classifier' (alone), 'rapidocr', 'tesseract', 'none'.
+    """
+    import importlib.util
+
+    from subfigure_detector.letter_classifier import CascadeReader, LetterClassifier
+
     if name == "none":
         return None
-    if name in ("auto", "rapidocr"):
-        import importlib.util
-
-        if importlib.util.find_spec("rapidocr_onnxruntime") is not None:
+    have_ocr = importlib.util.find_spec("rapidocr_onnxruntime") is not None
+    if name == "auto":
+        if LetterClassifier.available():
+            return CascadeReader(LetterClassifier(), RapidOCRReader()) if have_ocr else LetterClassifier()
+        if have_ocr:
             return RapidOCRReader()
-        if name == "rapidocr":
+        return TesseractReader() if TesseractReader.available() else None
+    if name == "classifier":
+        if not LetterClassifier.available():
+            raise RuntimeError("no letter classifier at subfigure_detector/weights/letters.onnx")
+        return LetterClassifier()
+    if name == "rapidocr":
+        if not have_ocr:
             raise RuntimeError("rapidocr-onnxruntime is not installed")
-    if name in ("auto", "tesseract"):
-        if TesseractReader.available():
-            return TesseractReader()
-        if name == "tesseract":
+        return RapidOCRReader()
+    if name == "tesseract":
+        if not TesseractReader.available():
             raise RuntimeError("tesseract is not installed (apt-get install tesseract-ocr)")
-    if name not in ("auto", "rapidocr", "tesseract"):
-        raise ValueError(f"unknown label reader {name!r}: use auto, rapidocr, tesseract or none")
-    return None
+        return TesseractReader()
+    raise ValueError(f"unknown label reader {name!r}: use auto, classifier, rapidocr, tesseract or none")
 
 
 @dataclass
@@ -309,6 +325,7 @@ class ReadLabel:
     raw: str
     label: str | None  # canonical, None when the text is not a plausible panel label
     score: float
+    source: str = "box"  # where the crop came from: "box" (given), "blob" or "text" (corner search)
 
 
 def read_labels(reader: LabelReader, rgb: np.ndarray, boxes: list[Sequence[int]], *,
@@ -469,7 +486,7 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
         regions = {i: corner_regions(boxes[i], w, h, char_h=char_h)[corner] for i in todo}
         blobs = {i: find_corner_blob(rgb, regions[i], char_h=char_h, from_right=right, from_bottom=bottom)
                  for i in todo}
-        _take(results, [(i, b, 0.0) for i, b in blobs.items() if b], reader, rgb, lenient=True)
+        _take(results, [(i, b, 0.0) for i, b in blobs.items() if b], reader, rgb, lenient=True, source="blob")
         todo = [i for i in todo if results[i] is None]
         if not todo or finder is None:
             continue
@@ -486,19 +503,19 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
                     continue  # already read
                 mine.append((i, tb, float(np.hypot(tb[2 if right else 0] - ox, tb[3 if bottom else 1] - oy))))
             cands += sorted(mine, key=lambda c: c[2])[:per_region]
-        _take(results, cands, reader, rgb, lenient=False)
+        _take(results, cands, reader, rgb, lenient=False, source="text")
     return results
 
 
 def _take(results: list, cands: list[tuple[int, tuple[int, int, int, int], float]], reader: LabelReader,
-          rgb: np.ndarray, *, lenient: bool, min_score: float = 0.5) -> None:
+          rgb: np.ndarray, *, lenient: bool, source: str, min_score: float = 0.5) -> None:
     """Read candidate boxes; each panel without a label takes its nearest plausible, confident one."""
     if not cands:
         return
     reads = read_labels(reader, rgb, [c[1] for c in cands], lenient=lenient)
     for (i, tb, _), r in sorted(zip(cands, reads), key=lambda t: t[0][2]):
         if r.label is not None and r.score >= min_score and results[i] is None:
-            results[i] = (tb, r)
+            results[i] = (tb, replace(r, source=source))
 
 
 def find_corner_blob(rgb: np.ndarray, region: Sequence[int], *, char_h: float = 10.0, from_right: bool = False,

@@ -218,48 +218,75 @@ def _share_band(a: Sequence[float], b: Sequence[float], frac: float = 0.5) -> bo
 
 
 def label_consistency(panels: list[Panel]) -> float:
-    """How much a split looks like a lettered figure: distinct labels, minus unlabelled and repeated ones.
+    """How much a split looks like a lettered figure: its run of letters, minus unlabelled and repeated labels.
 
-    A split that cuts a lettered figure right gives every panel its own letter; merging two panels
-    loses a letter, cutting one in two leaves a piece without one. Unlettered splits score 0.
+    A split that cuts a lettered figure right gives every panel its own letter, in a run A, B, C...
+    along the reading order; merging two panels loses a letter, cutting one in two leaves a piece
+    without one. Panels must be in reading order. Each letter in the figure's longest run (letter =
+    first letter + position) counts 1, every other distinct label 0.25 (sub-panel numerals, words
+    read as letters, figures lettered down columns), each unlabelled panel -0.5, each repeat -1.
+    Unlettered splits score 0. Only letters that were read count.
     """
-    labels = [p.label for p in panels if p.label]
+    labels = [p.label for p in panels if p.label and p.extra.get("label_source") != "sequence"]
     if not labels:
         return 0.0
     distinct = len(set(labels))
-    return distinct - 0.5 * (len(panels) - len(labels)) - (len(labels) - distinct)
+    offsets: dict[int, int] = {}
+    for i, p in enumerate(panels):
+        if p.label and len(p.label) == 1 and p.label.isalpha() and p.extra.get("label_source") != "sequence":
+            offsets[ord(p.label) - ord("A") - i] = offsets.get(ord(p.label) - ord("A") - i, 0) + 1
+    run = max(offsets.values(), default=0)
+    return run + 0.25 * (distinct - run) - 0.5 * (len(panels) - len(labels)) - (len(labels) - distinct)
 
 
-_STROKE_LETTERS = {"I", "J", "L"}
+def infer_sequence_labels(panels: list[Panel], *, min_labelled: int = 3, min_agree: float = 0.75,
+                          min_cover: float = 0.5) -> list[Panel]:
+    """Repair a figure's single-letter labels from reading order: A, ?, C → A, B, C; A, B, Q, D → A, B, C, D.
 
-
-def infer_sequence_labels(panels: list[Panel], *, min_labelled: int = 3) -> list[Panel]:
-    """Fill gaps in a run of single-letter labels from reading order: A, ?, C → A, B, C.
-
-    Panels must already be in reading order. A panel between X and X+2 gets X+1 when it has no
-    label or a stroke letter that OCR confuses (I, J, L); the first panel before a B gets A. Needs
-    `min_labelled` single-letter labels as evidence that the figure letters its panels in order.
-    The label is marked as inferred: `label_raw` None, `label_score` 0.
+    Panels must already be in reading order. Letters run A, B, C... in reading order on most lettered
+    figures, so a letter's position predicts it:
+    - whole run: when at least `min_labelled` single letters, at least `min_agree` of them and at
+      least `min_cover` of the panels' letters sit where one run puts them (letter = first letter +
+      position), every panel takes its letter from
+      the run: misreads are corrected and missing letters filled, at the ends too. Figures with two
+      or more compound labels (A1, Ai, B′: sub-panels) are left to the next rule.
+    - gaps: between two read letters as far apart in the alphabet as in reading order, the panels in
+      between get the letters in between (A, ?, ?, D); the first panel before a B in second place
+      (and a C after it, if any letter follows) gets A. Longer fills at the start went wrong where
+      the reading order is ambiguous (a tall panel beside two stacked ones).
+    Column-major figures (A C E / B D F read row by row) agree with no run and are left alone.
+    Inferred labels are marked: `label_source` "sequence", `label_score` 0, `label_raw` None when
+    nothing was read there.
     """
+    n = len(panels)
     letters = [p.label if p.label and len(p.label) == 1 and p.label.isalpha() else None for p in panels]
-    if sum(1 for x in letters if x) < min_labelled:
+    singles = [(i, ord(x) - ord("A")) for i, x in enumerate(letters) if x]
+    if not singles:
         return panels
+    want: list[str | None] = [None] * n
+    offsets: dict[int, int] = {}
+    for i, k in singles:
+        offsets[k - i] = offsets.get(k - i, 0) + 1
+    best, agree = max(offsets.items(), key=lambda kv: (kv[1], -abs(kv[0])))
+    compound = sum(1 for p in panels if p.label and not (len(p.label) == 1 and p.label.isalpha()))
+    if (agree >= max(min_labelled, min_cover * n) and agree >= min_agree * len(singles) and compound < 2
+            and best >= 0 and best + n <= 26):
+        want = [chr(ord("A") + best + i) for i in range(n)]
+    else:
+        for (i, a), (j, b) in zip(singles, singles[1:]):
+            if j - i > 1 and b - a == j - i:
+                for k in range(i + 1, j):
+                    want[k] = chr(ord("A") + a + (k - i))
+        i0, a0 = singles[0]
+        if i0 == a0 == 1 and all(b - a0 == j - i0 for j, b in singles[1:2]):
+            want[0] = "A"
     out = list(panels)
-    for i in range(len(out)):
-        prev = letters[i - 1] if i > 0 else None
-        nxt = letters[i + 1] if i + 1 < len(out) else None
-        cur = letters[i]
-        want = None
-        if prev and nxt and ord(nxt) - ord(prev) == 2:
-            want = chr(ord(prev) + 1)
-        elif i == 0 and nxt == "B":
-            want = "A"
-        if want is None or cur == want:
+    for i, w in enumerate(want):
+        p = out[i]
+        if w is None or p.label == w:
             continue
-        if cur is None and out[i].label is None or (cur in _STROKE_LETTERS and want in _STROKE_LETTERS):
-            out[i] = replace(out[i], label=want, label_raw=out[i].label_raw if cur else None,
-                             label_score=0.0 if cur is None else out[i].label_score)
-            letters[i] = want
+        out[i] = replace(p, label=w, label_raw=p.label_raw if p.label else None,
+                         label_score=0.0, extra={**p.extra, "label_source": "sequence"})
     return out
 
 
@@ -371,6 +398,18 @@ def trim_box(mask: np.ndarray, box: Sequence[int], *, noise: int = 0) -> Box | N
     if rows.size == 0 or cols.size == 0:
         return None
     return (x1 + int(cols[0]), y1 + int(rows[0]), x1 + int(cols[-1]) + 1, y1 + int(rows[-1]) + 1)
+
+
+def ink_coverage(mask: np.ndarray, panels: list[Panel]) -> float:
+    """Share of the figure's ink pixels that lie inside at least one panel box."""
+    total = int(mask.sum())
+    if total == 0 or not panels:
+        return 0.0
+    inside = np.zeros_like(mask, dtype=bool)
+    for p in panels:
+        x1, y1, x2, y2 = (int(v) for v in p.box)
+        inside[y1:y2, x1:x2] = True
+    return float(np.count_nonzero(mask & inside)) / total
 
 
 def trim_panels(panels: list[Panel], mask: np.ndarray) -> list[Panel]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from subfigure_detector.postprocess import (
     LabelBox,
@@ -10,6 +11,7 @@ from subfigure_detector.postprocess import (
     assign_labels,
     background_level,
     infer_sequence_labels,
+    ink_coverage,
     ink_mask,
     iou,
     merge_unlabelled,
@@ -119,9 +121,40 @@ def test_infer_sequence_labels_fills_gaps_and_stroke_letters():
     assert [p.label for p in infer_sequence_labels(strokes)] == ["J", "K", "L", "M"], "'l' read as I"
     few = [P((0, 0, 90, 90), label="A"), P((100, 0, 190, 90))]
     assert infer_sequence_labels(few)[1].label is None, "too little evidence of lettering"
+    second = [P((0, 0, 90, 90)), P((100, 0, 190, 90), label="B")]
+    assert [p.label for p in infer_sequence_labels(second)] == ["A", "B"], "a B in second place follows an A"
+
+
+def test_infer_sequence_labels_repairs_a_run_and_leaves_other_orders():
+    def row(labels):
+        return [P((i * 100, 0, i * 100 + 90, 90), label=lab) for i, lab in enumerate(labels)]
+
+    fixed = infer_sequence_labels(row(["A", "B", "C", "D", None, None, "G", "I", None]))
+    assert [p.label for p in fixed] == list("ABCDEFGHI"), "misread I and missing letters follow the run"
+    assert fixed[7].extra["label_source"] == "sequence" and fixed[7].label_score == 0.0
+    assert fixed[0].extra.get("label_source") is None, "read letters stay as read"
+    gap = infer_sequence_labels(row([None, None, None, "D", "E", None, "G"]))
+    assert [p.label for p in gap] == [None, None, None, "D", "E", "F", "G"], \
+        "a gap between agreeing letters is filled; a long run before them is not guessed"
+    column_major = ["A", "C", "E", "B", "D", "F"]
+    assert [p.label for p in infer_sequence_labels(row(column_major))] == column_major
+    sub = ["A1", "A2", "B", None, "C"]
+    assert [p.label for p in infer_sequence_labels(row(sub))] == sub, \
+        "sub-panel labels break the one-letter-per-panel count: no run, and B, ?, C is no gap"
+    assert [p.label for p in infer_sequence_labels(row(["A1", "A2", "B", None, "D"]))][3] == "C"
 
 
 def test_panel_to_dict():
     d = Panel((1, 2, 3, 4), 0.123456, "xycut", label="A", label_raw="(a)", label_box=(1, 2, 2, 3)).to_dict()
     assert d == {"box": [1, 2, 3, 4], "score": 0.1235, "method": "xycut", "label": "A", "label_raw": "(a)",
                  "label_box": [1, 2, 2, 3], "label_score": None}
+
+
+def test_ink_coverage_counts_ink_inside_any_panel():
+    mask = np.zeros((100, 200), bool)
+    mask[10:90, 10:190] = True  # one wide panel's ink
+    full = [P((10, 10, 190, 90))]
+    short = [P((10, 10, 100, 90))]  # a box that stops half way
+    assert ink_coverage(mask, full) == 1.0
+    assert ink_coverage(mask, short) == pytest.approx(0.5, abs=0.01)
+    assert ink_coverage(mask, []) == 0.0 and ink_coverage(np.zeros((5, 5), bool), full) == 0.0
