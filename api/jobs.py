@@ -5,6 +5,9 @@ daemon thread of this process, at most `FIGMINE_API_JOB_WORKERS` at a time (the 
 slot). Progress is read back from the database, so any API process can answer `GET /harvests/{id}`.
 On shutdown, jobs still running are marked `interrupted`: a harvest is safe to run again (stored
 articles are skipped), an export is started anew.
+
+A harvest's articles are processed on a local process pool, or, with `FIGMINE_BROKER_URL` set, sent
+to the Celery workers: then the job only discovers and dispatches, and the workers finish the run.
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ def start_harvest(req: HarvestRequest, settings: Settings, sessions: sessionmake
 
     def job() -> None:
         from harvester.discovery import discover
-        from pipeline.harvest import RemoteFetcher, work_items
+        from pipeline.harvest import RemoteFetcher
 
         try:
             fetcher = RemoteFetcher(sessions, license_filter=req.license, use_europepmc=settings.use_europepmc)
@@ -149,11 +152,41 @@ def start_harvest(req: HarvestRequest, settings: Settings, sessions: sessionmake
         except Exception as exc:
             _fail_run(sessions, run_id, f"{type(exc).__name__}: {exc}")
             raise
+        if settings.broker_url:
+            from workers.celery_app import dispatch_harvest
+            from workers.progress import later_stages
+
+            try:  # the workers finish the run; discovery errors fail it here
+                dispatch_harvest(run_id, refs, license_filter=req.license, follow=later_stages(True))
+            except Exception as exc:
+                _fail_run(sessions, run_id, f"{type(exc).__name__}: {exc}")
+                raise
+            return
+        from workers.local_pool import harvest_on_pool
+
         # the runner marks the run finished, or failed with the reason (discovery errors included)
-        runner.run(work_items(refs, fetcher), plan.params, total=plan.total, run_id=run_id)
+        summary = harvest_on_pool(runner, refs, plan.params, license_filter=req.license, total=plan.total,
+                                  run_id=run_id)
+        if summary.done:  # something new was stored
+            _caption_stage(settings, sessions, run_id)
 
     jobs.submit("harvest", run_id, job)
     return run_id
+
+
+def _caption_stage(settings: Settings, sessions: sessionmaker[Session], run_id: int) -> None:
+    """Concepts, panel citances and panel modalities of the figures not annotated yet
+    (pipeline.caption_stage). A failure here is logged; the harvest itself has succeeded."""
+    from pipeline.caption_stage import annotate_pending
+    from store.blobs import open_blob_store
+
+    try:
+        summary = annotate_pending(sessions, open_blob_store(settings.blob_location))
+    except Exception:  # noqa: BLE001
+        log.exception("harvest %d: caption stage failed", run_id, extra={"job": "harvest", "job_id": run_id})
+        return
+    log.info("harvest %d: annotated %d figures (%d concept mentions, %d errors)", run_id, summary.figures,
+             summary.mentions, summary.errors, extra={"job": "harvest", "job_id": run_id})
 
 
 def _fail_run(sessions: sessionmaker[Session], run_id: int, error: str) -> None:

@@ -78,7 +78,8 @@ def _runner(license_filter: str, concurrency: int | None):
                                        concurrency=concurrency)
 
 
-def _run_with_progress(runner, items, params: dict, total: int | None, title: str):
+def _run_with_progress(run, total: int | None, title: str):
+    """`run(on_progress)` → RunSummary, shown with a progress bar, then its summary table."""
     with progress_bar(title, total) as (progress, task):
         def on_progress(summary, total_now):
             progress.update(
@@ -88,9 +89,35 @@ def _run_with_progress(runner, items, params: dict, total: int | None, title: st
                 detail=f"ok {summary.ok} · partial {summary.partial} · skipped {summary.skipped} · "
                        f"failed {summary.failed} · figures {summary.figures}",
             )
-        summary = runner.run(items, params, total=total, on_progress=on_progress)
+        summary = run(on_progress)
     _print_summary(summary)
     return summary
+
+
+def _harvest(runner, refs, params: dict, total: int | None, license_filter: str, detect: bool, concepts: bool):
+    """On a local process pool; with FIGMINE_BROKER_URL on the Celery workers, followed until done."""
+    from figmine.settings import get_settings
+
+    if not get_settings().broker_url:
+        from workers.local_pool import harvest_on_pool
+
+        return _run_with_progress(
+            lambda on_progress: harvest_on_pool(runner, refs, params, license_filter=license_filter, total=total,
+                                                on_progress=on_progress),
+            total, "harvest")
+    from workers.celery_app import dispatch_harvest
+    from workers.progress import later_stages, wait_for_run
+    from workers.stages import fail_run
+
+    run_id = runner.start_run(params)
+    try:
+        sent = dispatch_harvest(run_id, refs, license_filter=license_filter, follow=later_stages(detect, concepts))
+    except BaseException as exc:
+        fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    console.print(f"harvest run {run_id}: {sent} articles sent to the workers (Ctrl-C stops waiting, not them)")
+    return _run_with_progress(lambda on_progress: wait_for_run(runner.sessions, run_id, on_progress=on_progress),
+                              sent, "harvest")
 
 
 def _detect_stage(enabled: bool) -> None:
@@ -125,6 +152,36 @@ def _detect_stage(enabled: bool) -> None:
                   f"({summary.compound} compound, {summary.aligned} subcaptions aligned, {summary.errors} errors)")
 
 
+def _caption_stage(enabled: bool) -> None:
+    """Tag concepts, tie citances to panels and give each panel a modality (pipeline.caption_stage)."""
+    if not enabled:
+        return
+    from sqlalchemy import func, select
+
+    from figmine.settings import get_settings
+    from pipeline.caption_stage import annotate_pending, pending_condition
+    from store.blobs import open_blob_store
+    from store.db import session_factory
+
+    sessions = session_factory()
+    with sessions() as session:
+        pending = session.scalar(select(func.count()).where(pending_condition()))
+    if not pending:
+        return
+    blobs = open_blob_store(get_settings().blob_location)
+    with progress_bar("captions", pending) as (progress, task):
+        summary = annotate_pending(
+            sessions, blobs,
+            on_progress=lambda s: progress.update(task, completed=s.figures + s.skipped,
+                                                  detail=f"mentions {s.mentions} · panels {s.panels} · "
+                                                         f"panel citances {s.citance_links} · errors {s.errors}"),
+        )
+    console.print(f"annotated {summary.figures} figures: {summary.mentions} concept mentions, {summary.panels} "
+                  f"panel modalities, {summary.citance_links} panel citances, {summary.errors} errors")
+    for figure_id, reason in summary.failures[:5]:
+        console.print(f"[red]figure {figure_id}[/red]: {reason}")
+
+
 def _print_summary(summary) -> None:
     table = Table(title=f"harvest run {summary.run_id}", show_header=False)
     for name, value in [
@@ -154,13 +211,14 @@ def harvest(
     license: Annotated[str, typer.Option("--license", help="commercial | noncommercial | any")] = "any",
     concurrency: Annotated[Optional[int], typer.Option(help="Articles fetched in parallel.")] = None,
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
+    concepts: Annotated[bool, typer.Option("--concepts/--no-concepts", help="Tag concepts and panel modalities.")] = True,
 ) -> None:
     """Harvest from PMC's cloud bucket (Europe PMC as a second source)."""
     from datetime import date
 
     from figmine.settings import get_settings
     from harvester.discovery import discover
-    from pipeline.harvest import RemoteFetcher, work_items
+    from pipeline.harvest import RemoteFetcher
     from store.db import session_factory
 
     # `--pmcid A B C`: click hands B and C over as extra arguments; they belong to the last id flag
@@ -184,8 +242,9 @@ def harvest(
     refs = discover(ids=ids or None, query=query, since=since_date, limit=limit, source=fetcher.s3)
     params = {"command": "harvest", "ids": ids, "query": query, "since": since, "limit": limit, "license": license}
     total = min(len(ids), limit or len(ids)) if ids and not query and not since else None
-    summary = _run_with_progress(runner, work_items(refs, fetcher), params, total, "harvest")
-    _detect_stage(detect)
+    summary = _harvest(runner, refs, params, total, license, detect, concepts)
+    _detect_stage(detect and not settings.broker_url)  # with a broker, the workers' detect queue does it
+    _caption_stage(concepts and not settings.broker_url)  # … and their captions queue this
     raise typer.Exit(1 if summary.failed and not (summary.done or summary.skipped) else 0)
 
 
@@ -196,6 +255,7 @@ def ingest(
     license: Annotated[str, typer.Option(help="commercial | noncommercial | any")] = "any",
     concurrency: Annotated[Optional[int], typer.Option(help="Parallel workers.")] = None,
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
+    concepts: Annotated[bool, typer.Option("--concepts/--no-concepts", help="Tag concepts and panel modalities.")] = True,
 ) -> None:
     """Ingest local files: a bucket-layout mirror, legacy OA packages or bare JATS files."""
     import tempfile
@@ -218,9 +278,11 @@ def ingest(
                 else:
                     yield WorkItem(name=entry.pmcid or entry.origin or str(entry.xml_path), fetch=_constant(entry))
 
-        summary = _run_with_progress(runner, items(), {"command": "ingest", "paths": [str(p) for p in paths],
-                                                       "license": license}, None, "ingest")
+        params = {"command": "ingest", "paths": [str(p) for p in paths], "license": license}
+        summary = _run_with_progress(lambda on_progress: runner.run(items(), params, on_progress=on_progress),
+                                     None, "ingest")
     _detect_stage(detect)
+    _caption_stage(concepts)
     raise typer.Exit(0 if summary.done + summary.skipped > 0 or summary.failed == 0 else 1)
 
 
@@ -246,6 +308,24 @@ def serve(
 
     _ensure_schema()
     run_server(host, port, workers=workers)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated: harvest, detect, captions.")] = "harvest,detect,captions",
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Worker processes (default: one per core).")] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", help="debug | info | warning | error")] = "info",
+    hostname: Annotated[Optional[str], typer.Option("--hostname", help="Worker name (default celery@HOST).")] = None,
+) -> None:
+    """Run a Celery worker on the pipeline's queues (needs FIGMINE_BROKER_URL); scale by starting more."""
+    from workers.celery_app import start_worker
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    try:
+        start_worker(names, concurrency=concurrency, loglevel=loglevel.upper(), hostname=hostname)
+    except (RuntimeError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @apikey_app.command("create")
@@ -316,12 +396,13 @@ def detector_eval(
     backend: Annotated[str, typer.Option("--backend", help="auto | onnx | torch")] = "auto",
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the full report here.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Per-figure lines.")] = False,
+    halves: Annotated[bool, typer.Option("--halves", help="Also score the tuning and held-out halves (by image-name hash).")] = False,
 ) -> None:
     """Score the detector on real figures: ImageCLEF accuracy, mAP@0.5, mAP@0.5:0.95, panel count, labels."""
     from subfigure_detector.evaluate import eval_command
 
     eval_command(gold, images_dir=images, weights_dir=weights, backend=backend, method=method, verbose=verbose,
-                 json_out=json_out)
+                 json_out=json_out, halves=halves)
 
 
 @app.command()

@@ -4,6 +4,10 @@ Runs after figures are stored (ingest speed does not wait on it) over every figu
 and no detection yet, a batch at a time, one transaction per batch. Panels are paired with subcaptions
 by the label letters the detector read; where letters are missing, by reading order when the counts
 agree; otherwise the subcaptions stay unaligned (their flag says so).
+
+`article_ids` / `figure_ids` scope a call to those figures (a worker's task handles exactly the
+articles it was sent); a figure already detected is never detected again, so a task run twice does
+nothing the second time.
 """
 
 from __future__ import annotations
@@ -50,13 +54,16 @@ def detect_pending(
     batch_size: int = 16,
     limit: int | None = None,
     on_progress: Callable[[DetectSummary], None] | None = None,
+    article_ids: list[int] | None = None,
+    figure_ids: list[int] | None = None,
 ) -> DetectSummary:
     summary = DetectSummary()
+    scope = pending_figures(article_ids=article_ids, figure_ids=figure_ids)
     while limit is None or summary.figures < limit:
         with sessions() as session:
             rows = session.execute(
                 select(Figure.id, Figure.image_key)
-                .where(Figure.image_key.is_not(None), Figure.detected_at.is_(None))
+                .where(*scope)
                 .order_by(Figure.id)
                 .limit(batch_size if limit is None else min(batch_size, limit - summary.figures))
             ).all()
@@ -78,6 +85,16 @@ def detect_pending(
         if on_progress:
             on_progress(summary)
     return summary
+
+
+def pending_figures(*, article_ids: list[int] | None = None, figure_ids: list[int] | None = None) -> list:
+    """WHERE clauses: figures with an image and no detection yet, optionally of these articles / figures."""
+    clauses = [Figure.image_key.is_not(None), Figure.detected_at.is_(None)]
+    if article_ids is not None:
+        clauses.append(Figure.article_id.in_(list(article_ids)))
+    if figure_ids is not None:
+        clauses.append(Figure.id.in_(list(figure_ids)))
+    return clauses
 
 
 def _store(session: Session, figure_id: int, detection, summary: DetectSummary) -> None:

@@ -48,3 +48,42 @@ def test_ingest_detects_panels_and_export_lists_them(figmine_env, tmp_path):
     assert with_panels
     for panel in with_panels[0]["subfigures"]:
         assert {"box", "label", "score"} <= panel.keys() and len(panel["box"]) == 4
+
+
+def test_detect_pending_scoped_to_articles_or_figures_touches_only_those(figmine_env):
+    """What a worker's detect task relies on: a scope, and nothing done twice."""
+    from pipeline.detect_stage import detect_pending
+    from store.blobs import open_blob_store
+    from store.db import session_factory
+    from subfigure_detector.detect import Detector
+
+    from figmine.settings import get_settings
+
+    url = figmine_env["url"]
+    packages = [str(p) for p in sorted((FIXTURES / "packages").glob("*.tar.gz"))]
+    result = CliRunner().invoke(app, ["ingest", "--no-detect", *packages], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        per_article = dict(conn.execute(text("SELECT article_id, count(*) FROM figures WHERE image_key IS NOT NULL "
+                                             "GROUP BY article_id ORDER BY article_id")).all())
+        one_figure = conn.execute(text("SELECT min(id) FROM figures WHERE image_key IS NOT NULL")).scalar()
+    first, *others = per_article
+    sessions, blobs, detector = session_factory(), open_blob_store(get_settings().blob_location), Detector()
+
+    summary = detect_pending(sessions, blobs, detector, article_ids=[first])
+    assert summary.figures == per_article[first]
+    summary = detect_pending(sessions, blobs, detector, figure_ids=[one_figure])
+    assert summary.figures == 0, "a figure already detected is not detected again"
+    with engine.connect() as conn:
+        detected = dict(conn.execute(text("SELECT article_id, count(*) FROM figures WHERE detected_at IS NOT NULL "
+                                          "GROUP BY article_id")).all())
+    assert detected == {first: per_article[first]}, "only the scoped article's figures were detected"
+
+    with engine.connect() as conn:
+        other_figure = conn.execute(text("SELECT min(id) FROM figures WHERE image_key IS NOT NULL "
+                                         f"AND article_id = {others[0]}")).scalar()
+    assert detect_pending(sessions, blobs, detector, figure_ids=[other_figure]).figures == 1
+    assert detect_pending(sessions, blobs, detector, article_ids=others).figures == sum(per_article[a] for a in others) - 1
+    assert detect_pending(sessions, blobs, detector).figures == 0
+    engine.dispose()
