@@ -23,11 +23,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $@ $(VENV)/.installed-run
 
-# The main job on an embedded PostgreSQL (unless DATABASE_URL is set), on the bundled sample articles.
+# The main job on an embedded PostgreSQL (unless DATABASE_URL is set), on the bundled sample articles,
+# then the API and browse page on http://$(HOST):$(PORT)/ until Ctrl-C (`make run SERVE=0` stops after the summary).
+SERVE ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(VENV)/.installed-run
 	$(BIN)/figmine db upgrade
 	$(BIN)/figmine ingest $(SAMPLES)
 	$(BIN)/figmine stats
+	@if [ "$(SERVE)" = 1 ]; then echo "serving http://$(HOST):$(PORT)/browse (Ctrl-C to stop)"; \
+	  $(BIN)/figmine serve --host $(HOST) --port $(PORT); fi
 
 # The browser test drives Debian's chromium (Playwright's Python client, no browser download):
 # installed here when missing (as root, or through sudo).
