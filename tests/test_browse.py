@@ -26,11 +26,10 @@ import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
-from figmine.cli import app as cli_app
+from support.api_corpus import ingested_corpus
 from store.models import (
     Article,
     Citance,
@@ -44,20 +43,11 @@ from store.models import (
     Subfigure,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 XSS_CAPTION = 'Hostile caption <script>window.__xss = "caption"</script> <b>bold?</b> & more'
 XSS_SUBCAPTION = '<img src="x" onerror="window.__xss = \'subcaption\'">panel A'
 XSS_CITANCE = 'As shown in Figure 1B <script>window.__xss = "citance"</script> the cells grow.'
 
 
-def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        tables = conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-        ).scalars().all()
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 def _enrich(session: Session) -> dict:
@@ -121,30 +111,8 @@ def _enrich(session: Session) -> dict:
 
 @pytest.fixture(scope="module")
 def corpus(pg_url, tmp_path_factory):
-    from store import db
-
-    home = tmp_path_factory.mktemp("browse-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", pg_url)
-        mp.setenv("FIGMINE_HOME", str(home))
-        mp.setenv("FIGMINE_USE_EUROPEPMC", "false")
-        mp.delenv("FIGMINE_BLOB_URL", raising=False)
-        mp.delenv("FIGMINE_API_READ_OPEN", raising=False)
-        mp.delenv("FIGMINE_CORS_ORIGINS", raising=False)
-        db.reset_caches()
-        _truncate(pg_url)
-        result = CliRunner().invoke(
-            cli_app, ["ingest", "--no-detect", str(FIXTURES / "packages"), str(FIXTURES / "nxml")],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == 0, result.output
-        engine = create_engine(pg_url)
-        with Session(engine) as session, session.begin():
-            info = _enrich(session)
-        info["engine"] = engine
+    with ingested_corpus(pg_url, tmp_path_factory.mktemp("browse-home"), _enrich, ingest_options=("--no-detect",)) as info:
         yield info
-        engine.dispose()
-        db.reset_caches()
 
 
 @pytest.fixture(scope="module")
