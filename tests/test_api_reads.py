@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
