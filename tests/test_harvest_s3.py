@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
 from support.s3_mirror import MIRROR_SOURCE, admin_client, moto_endpoint, unique_bucket  # noqa: F401
+from support.sql import rows
 from typer.testing import CliRunner
 
 from figmine.cli import app
@@ -46,14 +46,6 @@ def harvest_env(figmine_env, moto_endpoint, bucket, monkeypatch):  # noqa: F811
     db.reset_caches()
     return figmine_env
 
-
-def rows(url: str, sql: str) -> list:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql)))
-    finally:
-        engine.dispose()
 
 
 def harvest(*args: str):

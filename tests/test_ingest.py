@@ -7,11 +7,12 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
+from support.sql import scalar
 from typer.testing import CliRunner
 
 from figmine.cli import app
-from store.models import Article, Citance, CitanceFigure, Figure, HarvestItem
+from store.models import HarvestItem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGES = sorted((FIXTURES / "packages").glob("*.tar.gz"))
@@ -22,14 +23,6 @@ def invoke(*args: str):
     result = runner.invoke(app, list(args), catch_exceptions=False)
     return result
 
-
-def scalar(url: str, sql: str):
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql)).scalar()
-    finally:
-        engine.dispose()
 
 
 def test_ingest_real_oa_packages_then_skip_on_rerun(figmine_env):

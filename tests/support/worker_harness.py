@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from support.sql import rows  # noqa: F401 - the workers tests take it from here too
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIS_URL = os.environ.get("FIGMINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,14 +96,6 @@ class Worker:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-n:]
 
-
-def rows(url: str, sql: str) -> list:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql)))
-    finally:
-        engine.dispose()
 
 
 def count(url: str, sql: str) -> int:
