@@ -14,10 +14,12 @@ and rebuilt after it; the backend runs reniced.
 filtered listings, ranked full text, deep keyset pages, a figure, autocomplete):
   - captures the SQL the API issues for that request (an SQLAlchemy event on the app's engine);
   - latency at concurrency 1: the request through httpx vs the captured SQL through psycopg
-    (prepared, rows fetched), p50/p95 over `--requests` runs;
+    (prepared, rows fetched), p50/p95 over `--requests` runs, and the CPU time the API server process
+    spent per request meanwhile (from /proc: steadier than wall time on a shared machine);
   - throughput at `--connections`: `wrk` against the API vs `pgbench -M prepared` with the same SQL
     (or an asyncio/httpx load loop when wrk is not installed).
-Prints a Markdown table for bench/RESULTS.md.
+The first scenario, `/healthz` (no SQL), is the floor of an HTTP round trip through uvicorn and the
+client on this machine. Prints a Markdown table for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -298,6 +300,7 @@ def scenarios(url: str) -> list[tuple[str, str]]:
     deep = encode_cursor((int(n * 0.95),), query_hash("figures", FigureFilter()))
     jq = journal.replace(" ", "%20")
     out = [
+        ("HTTP floor: /healthz (no SQL)", "/healthz"),
         ("first page, no filter", "/figures?limit=50"),
         ("licence + year", "/figures?license=commercial&year_from=2018&limit=50"),
         ("journal + year range", f"/figures?journal={jq}&year_from=2005&year_to=2020&limit=50"),
@@ -341,6 +344,19 @@ def capture_sql(url: str, path: str) -> list[tuple[str, dict]]:
     finally:
         event.remove(engine, "before_cursor_execute", grab)
     return captured
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the processes in a process group (the server and its workers)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp … utime (12) stime (13)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -491,28 +507,33 @@ def run(seconds: int, n_requests: int, clients: int, workers: int, only: str | N
             if only and not any(part.strip() and part.strip() in name for part in only.split(",")):
                 continue
             statements = capture_sql(url, path)
-            bare = bare_latency(conninfo, statements, n_requests)
+            bare = bare_latency(conninfo, statements, n_requests) if statements else None
+            cpu = group_cpu_seconds(server.pid)
             api = api_latency(base, path, n_requests)
-            tps = pgbench_tps(conninfo, statements, seconds, clients)
+            cpu_ms = (group_cpu_seconds(server.pid) - cpu) / (len(api) + 10) * 1000  # warm-ups included
+            tps = pgbench_tps(conninfo, statements, seconds, clients) if statements else None
             rps, tool = wrk_rps(base, path, seconds, clients)
             body = httpx.get(base + path).json()
             n_items = len(body["items"]) if isinstance(body, dict) and "items" in body else \
                 len(body) if isinstance(body, list) else 1
             row = dict(name=name, path=path, statements=len(statements), items=n_items, samples=len(api),
                        load=round(os.getloadavg()[0], 1),
-                       bare_p50=percentile(bare, 0.5) * 1000, bare_p95=percentile(bare, 0.95) * 1000,
+                       bare_p50=percentile(bare, 0.5) * 1000 if bare else None,
+                       bare_p95=percentile(bare, 0.95) * 1000 if bare else None,
                        api_p50=percentile(api, 0.5) * 1000, api_p95=percentile(api, 0.95) * 1000,
-                       bare_tps=tps, api_rps=rps, tool=tool)
+                       api_cpu_ms=round(cpu_ms, 2), bare_tps=tps, api_rps=rps, tool=tool)
             rows.append(row)
             print(json.dumps(row), flush=True)
         print()
-        print("| scenario | SQL stmts | bare p50 / p95 ms | API p50 / p95 ms | API ÷ bare (p50) | "
+        print("| scenario | SQL stmts | bare p50 / p95 ms | API p50 / p95 ms | API ÷ bare (p50) | API CPU ms/req | "
               f"bare q/s (pgbench c{clients}) | API req/s ({rows[0]['tool'] if rows else 'wrk'} c{clients}) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['name']} | {r['statements']} | {r['bare_p50']:.2f} / {r['bare_p95']:.2f} | "
-                  f"{r['api_p50']:.2f} / {r['api_p95']:.2f} | {r['api_p50'] / r['bare_p50']:.1f}× | "
-                  f"{r['bare_tps'] or 0:.0f} | {r['api_rps'] or 0:.0f} |")
+            bare = f"{r['bare_p50']:.2f} / {r['bare_p95']:.2f}" if r["bare_p50"] else "—"
+            ratio = f"{r['api_p50'] / r['bare_p50']:.1f}×" if r["bare_p50"] else "—"
+            tps = f"{r['bare_tps']:.0f}" if r["bare_tps"] else "—"
+            print(f"| {r['name']} | {r['statements']} | {bare} | {r['api_p50']:.2f} / {r['api_p95']:.2f} | {ratio} | "
+                  f"{r['api_cpu_ms']:.2f} | {tps} | {r['api_rps'] or 0:.0f} |")
         print()
         for r in rows:
             print(f"- {r['name']}: `{r['path']}`")

