@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.orm import Session, aliased
 
 from store.figure_records import panel_conditions
-from store.filters import TS_CONFIG, FigureFilter, figure_conditions, license_codes
+from store.filters import TS_CONFIG, FigureFilter, article_conditions, figure_conditions
 from store.models import (
     Article,
     Citance,
@@ -56,6 +56,24 @@ def _page(rows: list, limit: int, key_of) -> tuple[list, tuple | None]:
     return rows, None
 
 
+def _keyset(stmt, rank, id_column, *, limit: int, after: tuple | None):
+    """One page of `stmt` by keyset: ranked (rank desc, id) when `rank` is given, else by id; asks for
+    one row more than `limit` so the caller knows whether a next page exists. Returns (stmt, key_of)."""
+    if rank is not None:
+        stmt = stmt.add_columns(rank.label("rank"))
+        if after is not None:
+            stmt = stmt.where(or_(rank < after[0], and_(rank == after[0], id_column > after[1])))
+        stmt = stmt.order_by(rank.desc(), id_column)
+        key_of = lambda r: (r.rank, r.id)  # noqa: E731
+    else:
+        stmt = stmt.add_columns(literal(None).label("rank"))
+        if after is not None:
+            stmt = stmt.where(id_column > after[0])
+        stmt = stmt.order_by(id_column)
+        key_of = lambda r: (r.id,)  # noqa: E731
+    return stmt.limit(limit + 1), key_of
+
+
 def _as_double(rank):
     # ts_rank_cd is a `real`; a float4 read into Python and sent back as float8 no longer compares
     # equal to itself, and the keyset would repeat rows. As double precision it round-trips exactly.
@@ -83,20 +101,8 @@ class ArticleFilter:
 
 
 def _article_conditions(f: ArticleFilter) -> list:
-    conds: list = []
-    if not f.include_retracted:
-        conds.append(Article.retracted.is_(False))
-    if f.license:
-        conds.append(Article.license_code.in_(sorted(license_codes(f.license))))
-    if f.year_from is not None:
-        conds.append(Article.year >= f.year_from)
-    if f.year_to is not None:
-        conds.append(Article.year <= f.year_to)
-    if f.journal:
-        conds.append(func.lower(Article.journal).in_([j.lower() for j in f.journal]))
-    if f.pmcid:
-        conds.append(Article.pmcid.in_(f.pmcid))
-    return conds
+    retracted = [] if f.include_retracted else [Article.retracted.is_(False)]
+    return retracted + article_conditions(f)
 
 
 def _n_figures(article_id_column):
@@ -167,20 +173,8 @@ def figures_page(f: FigureFilter, *, limit: int, after: tuple | None):
         .outerjoin(Modality, Modality.id == Figure.modality_id)
         .where(*listing_conditions(f))
     )
-    if f.q:
-        rank = _as_double(func.ts_rank_cd(Figure.caption_tsv, _tsquery(f.q)))
-        stmt = stmt.add_columns(rank.label("rank"))
-        if after is not None:
-            stmt = stmt.where(or_(rank < after[0], and_(rank == after[0], Figure.id > after[1])))
-        stmt = stmt.order_by(rank.desc(), Figure.id)
-        key_of = lambda r: (r.rank, r.id)  # noqa: E731
-    else:
-        stmt = stmt.add_columns(literal(None).label("rank"))
-        if after is not None:
-            stmt = stmt.where(Figure.id > after[0])
-        stmt = stmt.order_by(Figure.id)
-        key_of = lambda r: (r.id,)  # noqa: E731
-    return stmt.limit(limit + 1), key_of
+    rank = _as_double(func.ts_rank_cd(Figure.caption_tsv, _tsquery(f.q))) if f.q else None
+    return _keyset(stmt, rank, Figure.id, limit=limit, after=after)
 
 
 def list_figures(
@@ -365,18 +359,9 @@ def subfigures_page(f: FigureFilter, *, limit: int, after: tuple | None):
             .scalar_subquery()
         )
         rank = _as_double(func.coalesce(best_subcaption, 0) + func.ts_rank_cd(Figure.caption_tsv, query))
-        stmt = stmt.add_columns(rank.label("rank"))
-        if after is not None:
-            stmt = stmt.where(or_(rank < after[0], and_(rank == after[0], Panel.id > after[1])))
-        stmt = stmt.order_by(rank.desc(), Panel.id)
-        key_of = lambda r: (r.rank, r.id)  # noqa: E731
     else:
-        stmt = stmt.add_columns(literal(None).label("rank"))
-        if after is not None:
-            stmt = stmt.where(Panel.id > after[0])
-        stmt = stmt.order_by(Panel.id)
-        key_of = lambda r: (r.id,)  # noqa: E731
-    return stmt.limit(limit + 1), key_of
+        rank = None
+    return _keyset(stmt, rank, Panel.id, limit=limit, after=after)
 
 
 def list_subfigures(

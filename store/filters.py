@@ -7,6 +7,7 @@ caption tsvector, subcaptions and citances with `websearch_to_tsquery` (quotes, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Select, and_, exists, func, literal_column, or_, select, union
 from sqlalchemy.orm import aliased
@@ -84,6 +85,30 @@ def text_match(q: str):
     return Figure.id.in_(matching)
 
 
+class ArticleFields(Protocol):
+    license: list[str] | None
+    year_from: int | None
+    year_to: int | None
+    journal: list[str] | None
+    pmcid: list[str] | None
+
+
+def article_conditions(f: ArticleFields) -> list:
+    """The article-level filters (licence, years, journal, PMCID), shared by figure and article queries."""
+    conds: list = []
+    if f.license:
+        conds.append(Article.license_code.in_(sorted(license_codes(f.license))))
+    if f.year_from is not None:
+        conds.append(Article.year >= f.year_from)
+    if f.year_to is not None:
+        conds.append(Article.year <= f.year_to)
+    if f.journal:  # lower(journal) has its own index
+        conds.append(func.lower(Article.journal).in_([j.lower() for j in f.journal]))
+    if f.pmcid:
+        conds.append(Article.pmcid.in_(f.pmcid))
+    return conds
+
+
 def figure_conditions(f: FigureFilter) -> list:
     """WHERE conditions on a query that joins Figure and Article."""
     conds: list = []
@@ -103,16 +128,7 @@ def figure_conditions(f: FigureFilter) -> list:
             or_(Concept.code.in_(f.concept), func.lower(Concept.name).in_([c.lower() for c in f.concept]))
         )
         conds.append(exists().where(ConceptMention.figure_id == Figure.id, ConceptMention.concept_id.in_(concept_ids)))
-    if f.license:
-        conds.append(Article.license_code.in_(sorted(license_codes(f.license))))
-    if f.year_from is not None:
-        conds.append(Article.year >= f.year_from)
-    if f.year_to is not None:
-        conds.append(Article.year <= f.year_to)
-    if f.journal:
-        conds.append(func.lower(Article.journal).in_([j.lower() for j in f.journal]))
-    if f.pmcid:
-        conds.append(Article.pmcid.in_(f.pmcid))
+    conds += article_conditions(f)
     if f.compound is not None:
         conds.append(Figure.is_compound.is_(f.compound))
     if f.min_panels is not None:
