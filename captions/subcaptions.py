@@ -27,6 +27,9 @@ How the caption is cut:
   every other panel is described in a single sentence ("(A) Liver (B) Lung. Expression is seen
   mainly in endothelial cells.").
 
+Words the source glued together at its line breaks ("twoseparate", "Insetsare") are split again
+in ``text`` and ``full_text`` (``captions.respace``).
+
 A caption with fewer than two panel labels is not compound: the result is an empty list.
 Worst-case time is about linear in the caption length (a 100 kB caption takes well under a second).
 """
@@ -38,6 +41,7 @@ import re
 from dataclasses import dataclass
 
 from captions.markers import CLOSE, OPEN, REF, Marker, find_markers
+from captions.respace import respace
 
 __all__ = ["Subcaption", "split_caption", "MAX_CAPTION_CHARS"]
 
@@ -176,7 +180,8 @@ def split_caption(caption: str, caption_xml: str | None = None) -> list[Subcapti
     m = _FIG_PREFIX_RE.match(text)
     floor = m.end() if m and (not markers or markers[0].start >= m.end()) else 0
 
-    return _assemble(text, markers, floor)
+    # Spaces lost at line breaks in the source ("associationbetween") are put back in the panels' text.
+    return [Subcaption(s.label, respace(s.text), respace(s.full_text)) for s in _assemble(text, markers, floor)]
 
 
 def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
