@@ -926,9 +926,9 @@ def select_markers(text: str, cands: list[Marker]) -> list[Marker]:
                     refs.append(c)  # a lone mid-sentence "(A)" does not start a sequence
                     continue
             else:
-                if lo > max_key + 3:
+                if min(k for k in c.letters if k > max_key) > max_key + 3 if new else lo > max_key + 3:
                     refs.append(c)
-                    continue  # jump: (K) after (B) is a mention, not a panel
+                    continue  # jump: (K) after (B), or "(M, A, R)(0)" after (D), is a mention, not a panel
                 if hi <= max_open and c.strength < STRONG and (
                     len(c.letters) > 1 or c.letters[0] in solo_opened
                 ):
@@ -941,9 +941,11 @@ def select_markers(text: str, cands: list[Marker]) -> list[Marker]:
             if len(c.letters) == 1:
                 solo_opened.add(c.letters[0])
         else:  # CLOSE
-            if new and lo > max_key + 1 and max_key >= 0:
+            if new and min(k for k in c.letters if k > max_key) > max_key + 1 and max_key >= 0:
+                # "…cells from ctr MO (C) aplnra/b MO (D)…" after (A), or "(M, A, R)(0) = …" after
+                # (D): the new letters jump ahead, so these are mentions or symbols, not panels
                 refs.append(c)
-                continue  # "…cells from ctr MO (C) aplnra/b MO (D)…" after (A): mentions
+                continue
             kept.append(c)
             kept_letters.update(c.letters)
             max_key = max(max_key, hi)

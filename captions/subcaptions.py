@@ -319,13 +319,14 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
     segments.sort()
     seg_starts = [seg[0] for seg in segments]
     refs.sort(key=lambda r: r.start)
+    mentioned = {k // 100 for r in refs for k in r.keys}
     for r in refs:
         missing = [lab for lab in r.labels if not own.get(lab)]
         if not missing or not known:
             continue
         if r.form not in ("bold", "paren", "bare"):
             continue
-        if any(k // 100 > known[-1] // 100 + 2 or k % 100 for k in r.keys):
+        if any(k % 100 or not _may_follow(k // 100, known[-1] // 100, mentioned) for k in r.keys):
             continue
         j = bisect.bisect_right(seg_starts, r.start) - 1
         for s, e, _labs in segments[max(0, j - 2) : j + 1]:
@@ -353,6 +354,13 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
 
 
 _CLAUSE_BREAK_RE = re.compile(r",\s*(?:and|but|while|whereas)\b|;|[.!?](?=\s|$)|\band\b(?=\s+(?:the|a|an)\b)")
+
+
+def _may_follow(letter: int, last: int, mentioned: set[int]) -> bool:
+    """A label only mentioned may extend the panels by the next letter, or by two when the letter
+    between is mentioned too ("C and D are quantified in E"); not by a jump ("…from the dorsal
+    (D) to the ventral (V) midline" after panel T)."""
+    return letter <= last + 1 or (letter == last + 2 and last + 1 in mentioned)
 
 
 def _closing_run(text: str, cuts: list[Marker], i: int, p: int, floor: int) -> tuple[str, ...]:

@@ -561,3 +561,27 @@ def test_tag_with_its_attribute_glued_to_the_name_is_stripped():
     subs = by_label("", xml)
     assert subs["A"].text == "The strength of χself was changed.", subs["A"].text
     assert "spanclass" not in subs["A"].full_text
+
+
+def test_letters_that_jump_ahead_are_symbols_not_panels() -> None:
+    # a model's variables written like a label list, after panels A–D (journal.pone.0114370, Figure 4)
+    subs = split_caption(
+        "Bifurcation curve. (A) High and low glucose levels (G) switch the module. (B) The proliferative "
+        "region. (C, D) Dynamics at low (G = 0.1 in (C)) and intermediate (G = 0.45 in (D)) glucose levels. "
+        "Curves start from (M, A, R)(0) = (2.1, 4.0, 5.0) and (2.2, 4.0, 5.0)."
+    )
+    assert [s.label for s in subs] == ["A", "B", "C", "D"]
+
+
+def test_a_mention_beyond_the_last_panel_needs_the_letter_between() -> None:
+    # "from the dorsal (D) to the ventral (V) midline" after panels A–T: V is an abbreviation
+    labels = "ABCDEFGHIJKLMNOPQRST"
+    caption = " ".join(f"({c}) Embryo {i}." for i, c in enumerate(labels)) + (
+        " Depicted is one half of the surface from the dorsal (D) to the ventral (V) midline."
+    )
+    assert [s.label for s in split_caption(caption)] == list(labels)
+    # …while the next letter, only mentioned, is still a panel; one letter further is not
+    assert [s.label for s in split_caption("(A) Blots of the lysates. (B) Stains of the cells, quantified in C.")] == [
+        "A", "B", "C"]
+    assert [s.label for s in split_caption("(A) Blots of the lysates. (B) Stains of the cells, quantified in D.")] == [
+        "A", "B"]
