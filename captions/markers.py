@@ -40,6 +40,10 @@ import html
 import re
 from dataclasses import dataclass, field, replace
 
+from lxml import etree
+
+from harvester.jats.text import CAPTION_SKIP, FORMULA_TAGS, MML_MATH, formula_text
+
 __all__ = [
     "Marker",
     "CaptionText",
@@ -104,7 +108,7 @@ def _caption_text(caption: str, caption_xml: str | None = None) -> CaptionText:
     clause boundaries. Entities are unescaped. Never raises on malformed markup: unknown or broken
     tags are simply dropped.
     """
-    markup = caption_xml if caption_xml else None
+    markup = _jats_markup(caption_xml) if caption_xml else None
     if markup is None and caption and "<" in caption and _LOOKS_LIKE_MARKUP.search(caption):
         markup = caption
     if markup is None:
@@ -151,6 +155,52 @@ def _caption_text(caption: str, caption_xml: str | None = None) -> CaptionText:
     if not spans:
         return CaptionText(_collapse(raw))
     return _collapse_with_spans(raw, spans)
+
+
+_JATS_SKIP_HINTS = ("supplementary-material", "object-id", "math", "formula", "alt-text", "long-desc", "media", "graphic")
+_STRICT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _jats_markup(xml: str) -> str:
+    """A JATS caption as the harvester reads it, still as markup (for its bold labels): embedded
+    supplementary files, DOIs and alt texts left out (eLife puts "Figure 1—source data 1. …" and
+    the figure's DOI inside `<caption>`), formulas rendered as the harvester renders them
+    ("Γ_D=Γ1/(β^(1/6)E^(∗1/2))", not the concatenated MathML tokens or the TeX source). Markup that
+    is not well-formed XML (converted HTML: "&nbsp;", unclosed tags) is returned unchanged."""
+    if not any(hint in xml for hint in _JATS_SKIP_HINTS):
+        return xml
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), _STRICT_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return xml
+    for el in list(root.iter(*CAPTION_SKIP)):
+        _replace_with_text(el, "")
+    # outermost formulas only: a formula's own MathML goes with it
+    for el in list(root.iter(*FORMULA_TAGS, MML_MATH, "tex-math")):
+        if _attached(el, root):
+            pad = " " if el.tag == "disp-formula" else ""
+            _replace_with_text(el, f"{pad}{formula_text(el)}{pad}")
+    return etree.tostring(root, encoding="unicode")
+
+
+def _attached(el: etree._Element, root: etree._Element) -> bool:
+    while el is not None and el is not root:
+        el = el.getparent()
+    return el is root
+
+
+def _replace_with_text(el: etree._Element, text: str) -> None:
+    """Remove `el` from the tree, its place taken by `text` (and its tail kept)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    joined = text + (el.tail or "")
+    prev = el.getprevious()
+    if prev is not None:
+        prev.tail = (prev.tail or "") + joined
+    else:
+        parent.text = (parent.text or "") + joined
+    parent.remove(el)
 
 
 def _collapse_with_spans(raw: str, spans: list[tuple[int, int]]) -> CaptionText:

@@ -64,15 +64,23 @@ _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Figure|FIGURE|Fig\.?|FIG\.?|Supplementary\s+Figure|Extended\s+Data\s+Fig(?:ure)?\.?)"
     r"\s*S?\d+[A-Za-z]?\s*(?:[.:|]|[-–—]\s)\s*"
 )
-_SENT_END_RE = re.compile(r"[.!?;\n](?=\s|$)|[.!?](?=[A-Z(\[])")
-_FULL_STOP_RE = re.compile(r"[.!?\n](?=\s|$)|[.!?](?=[A-Z(\[])")
-_CLAUSE_END_RE = re.compile(r"[.!?;:\n](?=\s|$)|[.!?](?=[A-Z(\[])")
+# A full stop after "Fig.", "et al.", "e.g.", "vs." … does not end a sentence ("…on plate A (Fig. 1)."),
+# unless a line break (a paragraph or title boundary) follows.
+_NOT_ABBREVIATION = "".join(
+    rf"(?<!\b{a})"
+    for a in ("Fig", "Figs", "fig", "figs", "al", r"e\.g", r"i\.e", "vs", "cf", "approx", "ca", "Eq", "Eqs", "Ref",
+              "Refs", "resp", "Supp", "Suppl", "No")
+)
+_SENT_END_RE = re.compile(rf"(?:{_NOT_ABBREVIATION}(?:[.!?;\n](?=\s|$)|[.!?](?=[A-Z(\[]))|[.!?](?=\n))")
+_FULL_STOP_RE = re.compile(rf"(?:{_NOT_ABBREVIATION}(?:[.!?\n](?=\s|$)|[.!?](?=[A-Z(\[]))|[.!?](?=\n))")
+_CLAUSE_END_RE = re.compile(rf"(?:{_NOT_ABBREVIATION}(?:[.!?;:\n](?=\s|$)|[.!?](?=[A-Z(\[]))|[.!?](?=\n))")
 # Sentences that speak for the whole figure when they close it ("Scale bars, 50 µm.",
 # "Original magnification ×200.", "Arrows indicate…", "Data are mean ± SD.", "Abbreviations: …").
 _GENERIC_RE = re.compile(
     r"^(?:(?:Original|Final|Higher|Lower|Low|High|Total)\s+)?[Mm]agnifications?\b"
-    r"|^(?:(?:White|Black|Scale|Calibration|Size)\s+)?[Bb]ars?\s*(?:[=:,(]|\d|in\b|represent|indicate|correspond|are\b|is\b)"
-    r"|^Scale\b|^[×x*]?\s*\d+\s*[×x*]?\s*(?:original\s+)?magnification"
+    r"|^(?:The\s+)?(?:(?:White|Black|Scale|Calibration|Size|white|black|scale|calibration|size)\s+)?[Bb]ars?\s*"
+    r"(?:[=:,(]|\d|in\b|represent|indicate|correspond|are\b|is\b)"
+    r"|^(?:The\s+)?[Ss]cale\b|^[×x*]?\s*\d+\s*[×x*]?\s*(?:original\s+)?magnification"
     r"|^(?:Black |White |Red |Yellow |Open |Closed |Filled |The )?(?:[Aa]rrows?|[Aa]rrowheads?|[Aa]sterisks?)\b"
     r"|^(?:Abbreviations?|Insets?|Key|Legend|Note)\b"
     r"|^All\s+(?:images|panels|pictures|photographs|sections|micrographs|photos|data|values|experiments|scale)\b"
@@ -353,7 +361,7 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
     return out
 
 
-_CLAUSE_BREAK_RE = re.compile(r",\s*(?:and|but|while|whereas)\b|;|[.!?](?=\s|$)|\band\b(?=\s+(?:the|a|an)\b)")
+_CLAUSE_BREAK_RE = re.compile(rf",\s*(?:and|but|while|whereas)\b|;|{_NOT_ABBREVIATION}[.!?](?=\s|$)|\band\b(?=\s+(?:the|a|an)\b)")
 
 
 def _may_follow(letter: int, last: int, mentioned: set[int]) -> bool:
@@ -382,8 +390,21 @@ def _subject_clause(text: str, cuts: list[Marker], i: int, give) -> int:
     nxt = next((c.start for c in cuts[i + 1 :] if c.start >= m.end), len(text))
     b = _CLAUSE_BREAK_RE.search(text, m.end, nxt)
     end = b.start() if b else nxt
-    give(m.labels, m.end, end)
+    # a coordinated subject shares its predicate: "Photograph (A) and X-ray image (B) show …"
+    labels = list(m.labels)
+    j = i
+    while (
+        j > 0 and cuts[j - 1].kind == CLOSE and not cuts[j - 1].subject
+        and _COORDINATED_RE.fullmatch(text, cuts[j - 1].end, cuts[j].start)
+    ):
+        labels[:0] = cuts[j - 1].labels
+        j -= 1
+    give(tuple(dict.fromkeys(labels)), m.end, end)
     return end
+
+
+# between two closing labels of one coordinated subject: "(A) and X-ray image", "(A), the MRI"
+_COORDINATED_RE = re.compile(r"\s*,?\s*(?:(?:and|or)\s+)?[^.,;:!?()\[\]]{1,60}")
 
 
 def _partitions(cuts: list[Marker], i: int, group: set[str]) -> bool:

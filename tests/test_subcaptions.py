@@ -585,3 +585,45 @@ def test_a_mention_beyond_the_last_panel_needs_the_letter_between() -> None:
         "A", "B", "C"]
     assert [s.label for s in split_caption("(A) Blots of the lysates. (B) Stains of the cells, quantified in D.")] == [
         "A", "B"]
+
+
+def test_jats_caption_markup_is_read_as_the_harvester_reads_it() -> None:
+    """Embedded source-data files and the DOI stay out of the panels; formulas read as x^2, a/b."""
+    xml = (
+        '<caption xmlns:mml="http://www.w3.org/1998/Math/MathML"><title>Control parameters.</title>'
+        "<p><bold>(A)</bold> Divergence angle as a function of "
+        '<inline-formula><mml:math><mml:msub><mml:mi>Γ</mml:mi><mml:mi>D</mml:mi></mml:msub><mml:mo>=</mml:mo>'
+        "<mml:mfrac><mml:mn>1</mml:mn><mml:mi>β</mml:mi></mml:mfrac></mml:math></inline-formula>."
+        " <bold>(B)</bold> Plastochron as a function of Γ.</p>"
+        '<p><object-id pub-id-type="doi">10.7554/eLife.00001.003</object-id></p>'
+        "<supplementary-material><label>Figure 1—source data 1.</label><caption><p>Raw counts.</p></caption>"
+        "</supplementary-material></caption>"
+    )
+    subs = split_caption("Control parameters. (A) … (B) …", xml)
+    assert [s.label for s in subs] == ["A", "B"]
+    assert "Γ_D=1/β" in subs[0].text
+    assert all("source data" not in s.full_text and "10.7554" not in s.full_text for s in subs)
+    # converted HTML that is not well-formed XML is still read
+    html_caption = "<strong>A</strong>, Blots&nbsp;of lysates. <strong>B</strong>, Quantification."
+    assert [s.label for s in split_caption("", html_caption)] == ["A", "B"]
+
+
+def test_a_full_stop_after_fig_does_not_end_the_sentence() -> None:
+    subs = split_caption(
+        "Hands of the specimen. Photograph (A) and X-ray image (B) show the specimen preserved on plate A "
+        "(Fig. 1). (C) Explanatory drawing. (D) Inset drawing of the wrist."
+    )
+    by = {s.label: s for s in subs}
+    assert "1)" not in by["A"].text.split("Fig.")[0]
+    # a coordinated subject shares its predicate
+    assert "show the specimen preserved" in by["A"].text and "show the specimen preserved" in by["B"].text
+    assert "Fig. 1" in by["B"].text
+
+
+def test_the_scale_bar_sentence_is_figure_wide() -> None:
+    subs = split_caption(
+        "Kinesin activity. (A) Domain structure. (B) Sequence alignment of the motor domain. "
+        "(C) A representative image of the neuron. The scale bar represents 10 μm."
+    )
+    assert all(s.full_text.endswith("The scale bar represents 10 μm.") for s in subs)
+    assert "scale bar" not in subs[2].text
