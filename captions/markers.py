@@ -521,7 +521,7 @@ def _subject_label(text: str, e: int) -> bool:
     return bool(_SUBJECT_VERB_RE.match(text, e))
 
 
-_IN_OPENER_RE = re.compile(r"\bIn\s+(?:[Pp]anels?\s+)?$")
+_IN_OPENER_RE = re.compile(r"\bIn\s+(?:(?:the\s+)?(?:[Pp]anels?|[Ii]mages?|[Pp]hotographs?|[Mm]icrographs?|[Gg]raphs?)\s+)?$")
 _CLAUSE_START_RE = re.compile(r"[.;:!?\n]\s*")
 
 

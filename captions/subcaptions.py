@@ -262,6 +262,16 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
                 start = _sentence_start(text, m.start, p, _CLAUSE_END_RE)
                 shared_pre.append(text[p:start])
                 any_close_top = True
+            else:
+                # the rest of the previous label's sentence stays with the labels of that sentence:
+                # "…zeta potential (c) of exosomes measured by DLS. … Western blot analysis (d)."
+                s0 = _sentence_start(text, m.start, p)
+                e = _FULL_STOP_RE.search(text, p, s0) if s0 > p else None
+                if e and re.search(r"\w", text[p : e.start()]):
+                    run = _closing_run(text, cuts, i, p, floor)
+                    if run:
+                        give(run, p, e.end())
+                        start = e.end()
             give(m.labels, start, m.start)
             seen |= labels
             if len(labels) == 1:
@@ -349,7 +359,11 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
                         keys.setdefault(lab, k)
                 break
 
-    own = {lab: parts for lab, parts in own.items() if parts or lab in keys}
+    # a closing label left without words of its own names a thing, not a panel: "…longitudinal
+    # muscle (L) and circular muscle (C)" inside panel B's sentence
+    opened = {lab for c in cuts if c.kind == OPEN for lab in c.labels}
+    own = {lab: parts for lab, parts in own.items()
+           if any(parts) or (lab in keys and (lab in opened or not any(own.values())))}
     if len(own) < 2:
         return []
     pre = _clean(" ".join(shared_pre))

@@ -627,3 +627,22 @@ def test_the_scale_bar_sentence_is_figure_wide() -> None:
     )
     assert all(s.full_text.endswith("The scale bar represents 10 μm.") for s in subs)
     assert "scale bar" not in subs[2].text
+
+
+def test_the_rest_of_a_closing_labels_sentence_stays_with_its_labels() -> None:
+    subs = {s.label: s.text for s in split_caption(
+        "Exosome characterisation. TEM images (a), size (b), and zeta potential (c) of exosomes measured by "
+        "DLS. Marker proteins on exosomes by Western blot analysis (d)."
+    )}
+    assert subs["c"] == "zeta potential of exosomes measured by DLS."
+    assert subs["a"].endswith("of exosomes measured by DLS.")
+    assert subs["d"] == "Marker proteins on exosomes by Western blot analysis"
+
+
+def test_lead_in_words_and_wordless_closing_labels() -> None:
+    subs = split_caption(
+        "Photomicrograph of the ileum. In image (A) the layers are divided into mucosa (1) and muscle (2). "
+        "Image (B) shows goblet cells, longitudinal muscle (L) and circular muscle (C)."
+    )
+    assert [s.label for s in subs] == ["A", "B"]  # "(C)" names a muscle layer inside B's sentence
+    assert not subs[0].full_text.startswith("Photomicrograph of the ileum. In image")
