@@ -533,6 +533,34 @@ def _clause_start(text: str, pos: int) -> int:
     return last if last else max(0, pos - 200) if pos > 200 else 0
 
 
+# a label that names what follows it: a noun phrase, not a function word ("in (A) for the controls")
+_NOUN_AFTER_RE = re.compile(
+    r"\s*(?!(?:and|or|but|for|in|at|with|to|of|from|by|on|into|is|are|was|were|be|been|has|have|had|"
+    r"shows?|showed|shown|as|the|a|an|than|versus|vs|which|that|where|when|while|respectively|"
+    r"panels?|also|only|both|during|after|before|under|over|between|within|without|upon|through|"
+    r"across|against|among|using|via|following|compared|relative|except|until|since|per|each|all)\b)[a-z][\w/-]*"
+)
+
+
+_PHRASE_BREAK_RE = re.compile(r"[.;:!?]\s+|,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s+")
+
+
+def _phrase_start(text: str, s: int, cands: list[Marker]) -> int:
+    """Where the phrase that ends at ``s`` begins, when a label earlier in the same sentence owns the
+    words before it; -1 for the sentence's first label."""
+    start = _clause_start(text, s)
+    if not any(c.start < s for c in cands):
+        return -1  # the caption's first label: the words before it are the shared title
+    prev = [c.end for c in cands if start <= c.start < s]
+    if not prev:
+        return start if start < s and re.search(r"\w", text[start:s]) else -1
+    floor = max(prev)
+    last = -1
+    for m in _PHRASE_BREAK_RE.finditer(text, floor, s):
+        last = m.end()
+    return last if last > floor else -1
+
+
 def _classify_mid_sentence(text: str, s: int, e: int) -> tuple[str, bool, bool]:
     """(kind, inline, prep) of a bracketed label that follows a word."""
     before = text[max(0, s - 25) : s]
@@ -546,6 +574,8 @@ def _classify_mid_sentence(text: str, s: int, e: int) -> tuple[str, bool, bool]:
     if re.match(r"\s*[A-Z][a-z]", after):
         return OPEN, True, False  # a missing full stop: "…(B) Liver (C) Lung", "…and (E) Pancreatic cells"
     if prep:
+        if _NOUN_AFTER_RE.match(after):
+            return OPEN, True, True  # "…as evidenced by (A) colonoscopy and (B) plain radiograph"
         return REF, False, True  # "the case depicted in (E) and (F) has…"
     if _SUBJECT_VERB_RE.match(after):
         return CLOSE, False, False  # "the CT scan (A) shows…" (see Marker.subject)
@@ -677,6 +707,12 @@ def find_candidates(ct: CaptionText) -> list[Marker]:
         else:
             kind, inline, prep = _classify_mid_sentence(text, s, e)
         lead = -1
+        if kind == OPEN and prep and re.fullmatch(r"[ivxIVX]+(?:\s*[-–,]\s*[ivxIVX]+)*", m.group(1).strip()):
+            kind, inline = REF, False  # "simulations with (i) spiral and (ii) whorled conditions"
+        elif kind == OPEN and inline and _PREP_BEFORE_RE.search(text[max(0, s - 25) : s]):
+            # a label naming the noun after a preposition ("…, and HAADF-STEM images of (g) …")
+            # takes the words of its phrase when an earlier label owns the words before them
+            lead = _phrase_start(text, s, cands)
         if b in ("word", "paren"):
             opener = _IN_OPENER_RE.search(text, max(0, s - 16), s)
             if opener and _boundary(text, opener.start()) in ("start", "sentence"):

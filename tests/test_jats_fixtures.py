@@ -89,11 +89,11 @@ def test_elife_kitchen_sink_structure() -> None:
     figs = {f.jats_id: f for f in article.figures}
     assert figs["sfig1"].parent_jats_id == "fig1" and figs["sfig1"].context == "fig-group"
     assert figs["fig5"].context == "sub-article" and figs["fig5"].label == "Author response image 1"
-    assert figs["fig9"].context == "boxed-text"
+    assert figs["fig9"].context == "app"  # back/app-group/app/boxed-text/.../fig: an appendix figure
     assert figs["fig1"].caption_title == "Rosette colony development in S. rosetta is regulated by A. machipongonensis."
     assert "Source data" not in figs["fig1"].caption_text and "title of the source data" not in figs["fig1"].caption_text
     c = citance(article, "On p. 8, paragraph 1, we clarify")
-    assert c.figure_ids == ["fig5"] and c.section is None
+    assert c.figure_ids == ["fig5"] and c.section == "Author response"  # the sub-article title
 
 
 def test_pmc_elife_child_figures_without_group() -> None:

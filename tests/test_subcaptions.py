@@ -646,3 +646,21 @@ def test_lead_in_words_and_wordless_closing_labels() -> None:
     )
     assert [s.label for s in subs] == ["A", "B"]  # "(C)" names a muscle layer inside B's sentence
     assert not subs[0].full_text.startswith("Photomicrograph of the ileum. In image")
+
+
+def test_labels_naming_the_noun_after_a_preposition_open_panels() -> None:
+    subs = split_caption(
+        "Resolution of the obstruction after stent placement, as evidenced by (A) colonoscopy and "
+        "(B) plain abdominal radiograph."
+    )
+    assert [(s.label, s.text) for s in subs] == [("A", "colonoscopy"), ("B", "plain abdominal radiograph.")]
+    subs = {s.label: s.text for s in split_caption(
+        "TEM images of (a,b) pure ZnO and (c,d) Ag/ZnO-30 nanostructures, and HAADF-STEM images of "
+        "(e) Ag/ZnO-30 and (f) Ag/ZnO-40."
+    )}
+    assert sorted(subs) == list("abcdef")
+    assert subs["e"] == "HAADF-STEM images of Ag/ZnO-30" and subs["d"] == "Ag/ZnO-30 nanostructures"
+    # roman numerals after a preposition enumerate conditions; a preposition after the label is a mention
+    assert split_caption("We ran simulations with (i) spiral initial conditions and (ii) whorled ones.") == []
+    subs = {s.label: s.text for s in split_caption("(A) Blots. (B) Current traces of a device shown in (C) during the forming step.")}
+    assert subs["B"] == "Current traces of a device shown in (C) during the forming step."

@@ -20,7 +20,7 @@ from lxml import etree
 from harvester.jats.figure_index import FigureIndex
 from harvester.jats.panel_refs import FigureMention, parse_mention
 from harvester.jats.sentences import SentenceSplitter
-from harvester.jats.text import CAPTION_SKIP, BlockText, clean_text, flatten_block
+from harvester.jats.text import CAPTION_SKIP, TITLE_SKIP, BlockText, clean_text, flatten_block
 from harvester.records import Citance
 
 # the innermost of these around an xref decides whether it is running text
@@ -86,7 +86,8 @@ def _enclosing_block(xref: etree._Element) -> etree._Element | None:
 
 
 def _placement(block: etree._Element, titles: dict[etree._Element, str | None]) -> tuple[bool, str | None]:
-    """(is running text, title of the innermost titled `<sec>`) of a paragraph-like block."""
+    """(is running text, title of the innermost titled `<sec>`) of a paragraph-like block; in a
+    sub-article (a decision letter, an author response) without one, the sub-article's title."""
     section: str | None = None
     for anc in block.iterancestors():
         tag = anc.tag
@@ -96,10 +97,30 @@ def _placement(block: etree._Element, titles: dict[etree._Element, str | None]) 
                     titles[anc] = clean_text(anc.find("title"), skip=CAPTION_SKIP) or None
                 section = titles[anc]
         elif tag in _TEXT_ROOTS:
+            if section is None and tag == "body":
+                section = _sub_article_title(anc.getparent(), titles)
             return True, section
         elif tag in _EXCLUDING:
             return False, None
     return False, None
+
+
+_SUB_ARTICLE_TITLES = ("front-stub/title-group/article-title", "front/title-group/article-title")
+
+
+def _sub_article_title(el: etree._Element | None, titles: dict[etree._Element, str | None]) -> str | None:
+    """The article-title of a `<sub-article>` or `<response>` ("Decision letter"); None for the
+    main article."""
+    if el is None or el.tag not in ("sub-article", "response"):
+        return None
+    if el not in titles:
+        title = None
+        for path in _SUB_ARTICLE_TITLES:
+            title = clean_text(el.find(path), skip=TITLE_SKIP) or None
+            if title:
+                break
+        titles[el] = title
+    return titles[el]
 
 
 def _block_citances(block: BlockText, section: str | None, index: FigureIndex) -> list[Citance]:
@@ -107,7 +128,9 @@ def _block_citances(block: BlockText, section: str | None, index: FigureIndex) -
     xrefs = block.xrefs
     if not xrefs:
         return []
-    splitter = SentenceSplitter(text, protected=[(s, e) for s, e, _ in xrefs], breaks=block.breaks)
+    splitter = SentenceSplitter(
+        text, protected=[(s, e) for s, e, _ in xrefs], breaks=block.breaks, citations=block.citations
+    )
     xref_starts = [s for s, _, _ in xrefs]
     n = len(text)
 

@@ -17,10 +17,12 @@ from harvester.jats.text import CAPTION_SKIP, TITLE_SKIP, clean_text, squash
 from harvester.records import ParsedFigure
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-# ancestors that decide a figure's context, strongest first
-_CONTEXT_RANK = {"sub-article": 0, "response": 0, "fig-group": 1, "boxed-text": 2, "app": 3,
-                 "floats-group": 4, "floats-wrap": 4}
-_CONTEXT_NAME = {"response": "sub-article", "floats-wrap": "floats-group"}
+# ancestors that decide a figure's context, strongest first: an appendix is "app" even where its
+# body is wrapped in a <boxed-text> (eLife); a figure of the front matter (a graphical abstract) is
+# "front"
+_CONTEXT_RANK = {"sub-article": 0, "response": 0, "fig-group": 1, "app": 2, "boxed-text": 3,
+                 "front": 4, "front-stub": 4, "floats-group": 5, "floats-wrap": 5}
+_CONTEXT_NAME = {"response": "sub-article", "floats-wrap": "floats-group", "front-stub": "front"}
 
 
 @dataclass

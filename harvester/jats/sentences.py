@@ -2,7 +2,10 @@
 
 A rule-based splitter tuned for biomedical text: a sentence ends at `.`, `!`, `?` or `…` followed
 by whitespace and a capital letter (or an opening bracket/quote), after any closing brackets,
-flattened superscript citations (`end.12,13 Next`) or bracketed citations (`end.[12] Next`). It does not
+flattened superscript citations (`end.12,13 Next`), bracketed citations (`end.[12] Next`) or the
+citation spans the caller passes (bibliographic xrefs: `end.3335 Next` from two glued xrefs). A
+sentence may also open with a lowercase symbol holding a capital, digit or "::" ("p53", "mRNA",
+"nSyt::GFP"), with "2D"/"5-HT", or with a number and a percent sign or unit ("95% of", "10 mM"). It does not
 end after abbreviations ("Fig.", "Figs.", "et al.", "e.g.", "i.e.", "vs.", "approx.", "ca.", ...),
 inside decimals ("3.5", "p < 0.05") or inside an `<xref>`, nor after a personal initial ("J. Smith",
 "E. coli"); a single capital letter ends a sentence only in panel context ("Fig. 4A and B. The").
@@ -44,6 +47,11 @@ _BRACKET_CITATION = re.compile(r"\[\d+(?:\s*[-–,]\s*\d+)*\]")
 _DOTTED_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 # a sentence may open with "2D", "3D", "5-HT", "18S" but not with a bare number ("Fig. 2")
 _NUMERIC_START = re.compile(r"\d+(?:[A-Z]|-[A-Za-z])")
+# ... or with a quantity: "95% confidence", "10 mM NaCl", "30 min later", "0.5 µg of"
+_QUANTITY_START = re.compile(
+    r"\d+(?:[.,]\d+)?\s?(?:[%‰]|°C?(?!\w)|(?:[fpnµμumcdk]?(?:M|mol|g|[lL]|m|Da)|[munµμ]?s|min|h|hr?s?|"
+    r"hours?|days?|weeks?|months?|years?|[kM]?bp|kb|Mb|[kM]?Hz|[mk]?V|Gy|rpm)(?!\w))"
+)
 _WORD_AFTER = re.compile(r"[\"'“‘«(\[]*([A-Za-z]+)")
 
 
@@ -52,12 +60,14 @@ def split_sentences(
     *,
     protected: Sequence[tuple[int, int]] = (),
     breaks: Iterable[int] = (),
+    citations: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[int, int]]:
     """Sentence spans (start, end) of `text`, whitespace trimmed, in order.
 
-    `protected` spans (xrefs) never hold a sentence end; `breaks` are forced boundaries.
+    `protected` spans (xrefs) never hold a sentence end; `breaks` are forced boundaries;
+    `citations` (sorted spans of citation markers) stay with the sentence they follow.
     """
-    return SentenceSplitter(text, protected=protected, breaks=breaks).split()
+    return SentenceSplitter(text, protected=protected, breaks=breaks, citations=citations).split()
 
 
 class SentenceSplitter:
@@ -74,11 +84,14 @@ class SentenceSplitter:
         *,
         protected: Sequence[tuple[int, int]] = (),
         breaks: Iterable[int] = (),
+        citations: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.text = text
         self.n = len(text)
         self._prot_starts = [s for s, _ in protected]
         self._prot_ends = [e for _, e in protected]
+        # citation spans by start: a chain of them right after a full stop stays with its sentence
+        self._citations = dict(citations)
         self._breaks = sorted({b for b in breaks if 0 < b < self.n})
         # "…" is the one terminator outside ASCII; isascii() is free, `in` scans the text
         terms = _ASCII_TERMINATORS if text.isascii() else _TERMINATOR_CHARS
@@ -181,8 +194,12 @@ class SentenceSplitter:
         # the citation patterns only start with "[" or a digit: test that before calling re
         c = text[j]
         cit = _BRACKET_CITATION.match(text, j) if c == "[" else None
-        if cit is None and c.isdecimal() and i > 0 and not text[i - 1].isdigit():
-            cit = _SUPERSCRIPT_CITATION.match(text, j)
+        if cit is None and j in self._citations:  # "end.<xref>33</xref><xref>35</xref> Next"
+            j = self._citation_chain(j)
+            if j >= n:
+                return n
+        elif cit is None and c.isdecimal() and i > 0 and (not text[i - 1].isdigit() or self._ends_protected(i)):
+            cit = _SUPERSCRIPT_CITATION.match(text, j)  # (a digit before the stop: a decimal, not after an xref)
         if cit is not None:
             j = cit.end()
             if j >= n:
@@ -193,12 +210,41 @@ class SentenceSplitter:
         if not (
             nxt.isupper()
             or (nxt in _OPENERS and j + 2 < n and (text[j + 2].isupper() or text[j + 2].isdigit()))
-            or (nxt.isdigit() and _NUMERIC_START.match(text, j + 1))
+            or (nxt.isdigit() and (_NUMERIC_START.match(text, j + 1) or _QUANTITY_START.match(text, j + 1)))
+            or (nxt.islower() and _symbol_start(text, j + 1))
         ):
             return None
         if run_end - i == 1 and text[i] == "." and _is_abbreviation(text, i, j + 1):
             return None
         return j
+
+    def _citation_chain(self, j: int) -> int:
+        """End of the citation spans starting at `j`, glued ("3335") or joined by "," or a dash."""
+        text, n, citations = self.text, self.n, self._citations
+        end = citations[j]
+        while True:
+            k = end
+            if k < n and text[k] in ",;-–—":
+                k += 1
+                while k < n and text[k] == " ":
+                    k += 1
+            if k not in citations:
+                return end
+            end = citations[k]
+
+    def _ends_protected(self, i: int) -> bool:
+        k = bisect.bisect_left(self._prot_ends, i)
+        return k < len(self._prot_ends) and self._prot_ends[k] == i
+
+
+def _symbol_start(text: str, k: int) -> bool:
+    """Whether the word at `k`, which starts lowercase, is a symbol that may open a sentence: it
+    holds a capital, a digit or "::" after its first lowercase letters ("p53", "mRNA", "xI50",
+    "nSyt::GFP"), unlike prose ("after") or a species name ("E. coli")."""
+    n = len(text)
+    while k < n and text[k].islower():
+        k += 1
+    return k < n and (text[k].isupper() or text[k].isdecimal() or text.startswith("::", k))
 
 
 def _is_abbreviation(text: str, dot: int, next_start: int) -> bool:
@@ -227,6 +273,8 @@ def _is_abbreviation(text: str, dot: int, next_start: int) -> bool:
         prev = text[prev_start:prev_end]
         if prev.lower() in _PANEL_CONTEXT or prev.endswith((",", "–", "-", ";")):
             return False
+        if text[next_start].islower():
+            return False  # a symbol opens the next sentence: "vitamin D. mRNA levels"; never "E. coli"
         word = _WORD_AFTER.match(text, next_start)
         if word is not None and word.group(1) in SENTENCE_STARTERS:
             return False

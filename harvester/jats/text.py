@@ -262,11 +262,24 @@ def formula_text(el: etree._Element) -> str:
     else:
         math = next(el.iter(MML_MATH, "math", "mml:math"), None)
     if math is not None:
-        return squash(_mathml(math))
+        text = _mathml(math)
+        if not text.isascii() and _INVISIBLE_OPERATORS.search(text):
+            text = _drop_invisible_operators(text)
+        return squash(text)
     tex = next(el.iter("tex-math"), None)
     if tex is not None:
         return tex_text("".join(tex.itertext()))
     return clean_text_walk(el, skip=QUIET_SKIP | {"label"})
+
+
+# MathML's invisible operators: function application, invisible times, separator and plus
+_INVISIBLE_OPERATORS = re.compile("[\u2061-\u2064]")
+# function application between two words keeps them apart: "sin\u2061x" → "sin x"
+_APPLIED_TO_WORD = re.compile("(?<=[^\\W\\d_])\u2061(?=\\w)")
+
+
+def _drop_invisible_operators(text: str) -> str:
+    return _INVISIBLE_OPERATORS.sub("", _APPLIED_TO_WORD.sub(" ", text))
 
 
 def tex_text(source: str) -> str:
@@ -283,7 +296,7 @@ def _local(tag: str) -> str:
 
 
 # the layouts _mathml writes out; any other element is the concatenation of its parts
-_MML_LAYOUTS = frozenset({"msup", "msub", "msubsup", "mfrac", "msqrt", "mroot"})
+_MML_LAYOUTS = frozenset({"msup", "msub", "msubsup", "mfrac", "msqrt", "mroot", "mfenced"})
 
 
 def _mathml(el: etree._Element) -> str:
@@ -310,7 +323,22 @@ def _mathml(el: etree._Element) -> str:
         return f"√{_group(''.join(parts))}"
     if name == "mroot" and len(parts) == 2:
         return f"root{_group(parts[1])}{_group(parts[0])}"
+    if name == "mfenced":
+        return _fenced(el, parts)
     return "".join(parts)
+
+
+def _fenced(el: etree._Element, parts: list[str]) -> str:
+    """`<mfenced>`: its parts between the open and close delimiters ("(" and ")" by default),
+    separated by the separators (one character each, the last one repeated; "," by default)."""
+    separators = "".join((el.get("separators") or ",").split()) if el.get("separators") != "" else ""
+    inner = parts[0] if parts else ""
+    for k, part in enumerate(parts[1:]):
+        if separators:
+            inner += separators[min(k, len(separators) - 1)]
+        inner += part
+    open_, close = el.get("open"), el.get("close")
+    return f"{'(' if open_ is None else open_.strip()}{inner}{')' if close is None else close.strip()}"
 
 
 def _group(text: str) -> str:
@@ -325,12 +353,15 @@ class BlockText:
     """A paragraph flattened for sentence splitting.
 
     `xrefs` holds (start, end, rid) of each wanted `<xref>`; `breaks` the offsets where a nested
-    block was cut out (a sentence never runs across them).
+    block was cut out, or where a display formula is followed by a capitalised word (a sentence
+    never runs across them); `citations` the (start, end) of each bibliographic `<xref>`
+    (ref-type="bibr"), so that "end.<xref>33</xref><xref>35</xref> Next" ends a sentence.
     """
 
     text: str
     xrefs: list[tuple[int, int, str]] = field(default_factory=list)
     breaks: list[int] = field(default_factory=list)
+    citations: list[tuple[int, int]] = field(default_factory=list)
 
 
 def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
@@ -351,20 +382,26 @@ def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
     b = TextBuilder()
     xrefs: list[tuple[int, int, str]] = []
     opened: list[int] = []
+    citations: list[tuple[int, int]] = []
+    soft: list[int] = []
     done = 0
     for index, kind, rid in marks:
         if index > done:
             b.add("".join(parts[done:index]))
             done = index
-        if kind == _OPEN:
+        if kind == _OPEN or kind == _CITE_OPEN:
             opened.append(b.length)
         elif kind == _CLOSE:
             xrefs.append((opened.pop(), b.length, rid))
+        elif kind == _CITE_CLOSE:
+            citations.append((opened.pop(), b.length))
+        elif kind == _SOFT:
+            soft.append(b.length)
         else:
             b.hard_break()
     if done < len(parts):
         b.add("".join(parts[done:]))
-    return _finish(b, xrefs)
+    return _spans(b.text().rstrip(), xrefs, b.breaks, citations, soft)
 
 
 def _flatten_clean(joined: str, parts: list[str], marks: list[tuple[int, int, str]]) -> BlockText:
@@ -375,20 +412,26 @@ def _flatten_clean(joined: str, parts: list[str], marks: list[tuple[int, int, st
     xrefs: list[tuple[int, int, str]] = []
     opened: list[int] = []
     breaks: list[int] = []
+    citations: list[tuple[int, int]] = []
+    soft: list[int] = []
     done = offset = 0
     for index, kind, rid in marks:
         if index > done:
             offset += sum(map(len, parts[done:index]))
             done = index
         at = offset - lead if offset else 0
-        if kind == _OPEN:
+        if kind == _OPEN or kind == _CITE_OPEN:
             opened.append(at)
         elif kind == _CLOSE:
             xrefs.append((opened.pop(), at, rid))
+        elif kind == _CITE_CLOSE:
+            citations.append((opened.pop(), at))
+        elif kind == _SOFT:
+            soft.append(at)
         elif not breaks or breaks[-1] != at:
             breaks.append(at)
     text = joined[lead:].rstrip()
-    return _spans(text, xrefs, breaks)
+    return _spans(text, xrefs, breaks, citations, soft)
 
 
 def _is_wanted(rid: str | None, wanted: Collection[str]) -> bool:
@@ -397,14 +440,27 @@ def _is_wanted(rid: str | None, wanted: Collection[str]) -> bool:
     return rid in wanted or (" " in rid and any(r in wanted for r in rid.split()))
 
 
-def _finish(b: TextBuilder, xrefs: list[tuple[int, int, str]]) -> BlockText:
-    return _spans(b.text().rstrip(), xrefs, b.breaks)
-
-
-def _spans(text: str, xrefs: list[tuple[int, int, str]], breaks: list[int]) -> BlockText:
+def _spans(
+    text: str,
+    xrefs: list[tuple[int, int, str]],
+    breaks: list[int],
+    citations: list[tuple[int, int]],
+    soft: list[int],
+) -> BlockText:
     # spans may include a space that the builder kept at an element's edge
     spans = [(*_trim(text, s, e), rid) for s, e, rid in sorted(xrefs)]
-    return BlockText(text, spans, [x for x in breaks if x < len(text)])
+    n = len(text)
+    if soft:  # after a display formula: a capitalised word starts a new sentence
+        for at in soft:
+            k = at
+            while k < n and text[k] == " ":
+                k += 1
+            if k < n and text[k].isupper() and at not in breaks:
+                breaks.append(at)
+        breaks.sort()
+    if citations:
+        citations = [span for s, e in sorted(citations) if (span := _trim(text, s, e))[1] > span[0]]
+    return BlockText(text, spans, [x for x in breaks if x < n], citations)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -417,7 +473,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-_OPEN, _CLOSE, _BREAK = range(3)
+_OPEN, _CLOSE, _BREAK, _CITE_OPEN, _CITE_CLOSE, _SOFT = range(6)
 _INLINE, _XREF, _QUIET, _NESTED, _FORMULA, _DISP_FORMULA, _BLOCK, _ENTITY = range(8)
 # what the paragraph walker does with each tag; absent = _INLINE, walked through
 _KIND: dict[object, int] = {tag: _BLOCK for tag in BLOCK_TAGS}
@@ -443,6 +499,10 @@ def _walk_block(
                 marks.append((len(parts), _OPEN, rid))
                 _walk_block(child, parts, marks, wanted)
                 marks.append((len(parts), _CLOSE, rid))
+            elif child.get("ref-type") == "bibr":  # a citation: its span helps the sentence splitter
+                marks.append((len(parts), _CITE_OPEN, ""))
+                _walk_block(child, parts, marks, wanted)
+                marks.append((len(parts), _CITE_CLOSE, ""))
             else:
                 kind = _INLINE
         if kind == _INLINE:
@@ -459,6 +519,7 @@ def _walk_block(
             append(formula_text(child))
         elif kind == _DISP_FORMULA:
             append(f" {formula_text(child)} ")
+            marks.append((len(parts), _SOFT, ""))
         elif kind == _BLOCK:
             append(" ")
             _walk_block(child, parts, marks, wanted)
