@@ -724,6 +724,8 @@ def find_candidates(ct: CaptionText) -> list[Marker]:
                     kind, lead = OPEN, ls
         if extra is not None and kind == OPEN and b not in ("start", "sentence"):
             kind = REF  # "(C, 200×) shows" mid-sentence: a mention
+        if kind == CLOSE and b in ("word", "paren") and _inside_brackets(text, s):
+            kind = REF  # "…response to low (G = 0.1 in (C)) and…": a mention inside a parenthesis
         mk = _make(s, e, m.group(1), kind, "paren", STRONG, inline=inline, prep=prep)
         if mk:
             mk.subject = kind == CLOSE and _subject_label(text, e)

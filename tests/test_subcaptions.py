@@ -664,3 +664,12 @@ def test_labels_naming_the_noun_after_a_preposition_open_panels() -> None:
     assert split_caption("We ran simulations with (i) spiral initial conditions and (ii) whorled ones.") == []
     subs = {s.label: s.text for s in split_caption("(A) Blots. (B) Current traces of a device shown in (C) during the forming step.")}
     assert subs["B"] == "Current traces of a device shown in (C) during the forming step."
+
+
+def test_a_label_inside_another_parenthesis_is_a_mention_and_stays_in_the_text() -> None:
+    subs = split_caption(
+        "(A) Bifurcation curve of the module. (B) Proliferative region. (C, D) Dynamics of the core system in "
+        "response to low (G = 0.1 in (C)) and intermediate (G = 0.45 in (D)) glucose levels."
+    )
+    assert [s.label for s in subs] == ["A", "B", "C", "D"]
+    assert all(s.text.count("(") == s.text.count(")") for s in subs)
