@@ -398,7 +398,8 @@ _XREF_BEFORE_RE = re.compile(
 )
 # A bracketed label after these words is a mention of another panel, not a cut.
 _REF_WORD_BEFORE_RE = re.compile(
-    r"\b(?:as|see|from|than|vs|versus|like|cf|e\.g|i\.e|unlike|except|including|to)\.?\s*$", re.I
+    r"\b(?:as|see|from|than|vs|versus|like|cf|e\.g|i\.e|unlike|except|including|to|"
+    r"(?:scale|calibration|error)\s+bars?)\.?\s*$", re.I
 )
 _PREP_BEFORE_RE = re.compile(
     r"\b(?:in|of|with|by|for|on|at|into|between|within|under|over|inside|throughout|across|"
