@@ -332,6 +332,8 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
         if own_end < len(text):
             shared_post.append(text[own_end:])
 
+    _share_heads(text, cuts, own, floor)
+
     # labels only mentioned ("quantified in C") inherit the words around the mention
     known = sorted(keys.values())
     segments.sort()
@@ -383,6 +385,61 @@ def _may_follow(letter: int, last: int, mentioned: set[int]) -> bool:
     between is mentioned too ("C and D are quantified in E"); not by a jump ("…from the dorsal
     (D) to the ventral (V) midline" after panel T)."""
     return letter <= last + 1 or (letter == last + 2 and last + 1 in mentioned)
+
+
+# the last preposition before a short first item: "…transcript levels for TSHβ (A) and GPHα (B)"
+_HEAD_END_RE = re.compile(r"\b(?:of|for|in|on|from|with|by|at|to|between|showing)\s+")
+_ITEM_LEAD_RE = re.compile(r"^\s*(?:,\s*)?(?:and\s+|or\s+|as\s+well\s+as\s+)?")
+_MAX_ITEM_WORDS = 4
+
+
+def _share_heads(text: str, cuts: list[Marker], own: dict[str, list[str]], floor: int) -> None:
+    """Short parallel items closed by labels in one sentence share the sentence's head: "Dietary
+    exposure altered transcript levels for TSHβ (A) and GPHα (B) in the gland" gives B "Dietary
+    exposure altered transcript levels for GPHα …" too. Only when every item is at most four words
+    after a preposition that ends the head; longer items are clauses of their own."""
+    i = 0
+    while i < len(cuts):
+        if cuts[i].kind != CLOSE:
+            i += 1
+            continue
+        # (scans start at the previous marker: the sentence cannot start before a marker outside the run)
+        s0 = _sentence_start(text, cuts[i].start, max(floor, cuts[i - 1].start) if i else floor)
+        run = [cuts[i]]
+        j = i + 1
+        while (
+            j < len(cuts) and cuts[j].kind == CLOSE
+            and _sentence_start(text, cuts[j].start, cuts[j - 1].start) <= cuts[j - 1].start
+        ):
+            run.append(cuts[j])
+            j += 1
+        i = j
+        if len(run) < 2:
+            continue
+        # the head starts after any label that opens the sentence ("(A)–(C) Representative images of…")
+        s0 = max([s0] + [c.end for c in cuts if s0 <= c.end <= run[0].start and c is not run[0]])
+        before = text[s0 : run[0].start]
+        heads = list(_HEAD_END_RE.finditer(before))
+        if not heads:
+            continue
+        head_end = s0 + heads[-1].end()
+        first = text[head_end : run[0].start]
+        items = [first] + [_ITEM_LEAD_RE.sub("", text[a.end : b.start]) for a, b in zip(run, run[1:])]
+        if any(not item.strip() or len(item.split()) > _MAX_ITEM_WORDS or re.search(r"[.;:]", item) for item in items):
+            continue
+        head = _clean(text[s0:head_end])
+        if not head:
+            continue
+        for mk, item in zip(run[1:], items[1:]):
+            item = _clean(item)
+            for lab in mk.labels:
+                parts = own.get(lab) or []
+                if any(head in part for part in parts):
+                    continue
+                for k, part in enumerate(parts):
+                    if item and part.startswith(item):  # the panel's words begin with its item
+                        parts[k] = f"{head} {part}"
+                        break
 
 
 def _closing_run(text: str, cuts: list[Marker], i: int, p: int, floor: int) -> tuple[str, ...]:

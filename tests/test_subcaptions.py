@@ -673,3 +673,18 @@ def test_a_label_inside_another_parenthesis_is_a_mention_and_stays_in_the_text()
     )
     assert [s.label for s in subs] == ["A", "B", "C", "D"]
     assert all(s.text.count("(") == s.text.count(")") for s in subs)
+
+
+def test_short_parallel_items_share_the_head_of_their_sentence() -> None:
+    subs = {s.label: s.text for s in split_caption(
+        "Dietary exposure to PBDE-47 altered relative transcript levels for TSHβ (A) and GPHα (B) in the "
+        "pituitary gland. Levels are relative to template RNA."
+    )}
+    assert subs["A"] == "Dietary exposure to PBDE-47 altered relative transcript levels for TSHβ in the pituitary gland."
+    assert subs["B"] == "Dietary exposure to PBDE-47 altered relative transcript levels for GPHα in the pituitary gland."
+    # long items are clauses of their own: no head is copied
+    subs = {s.label: s.text for s in split_caption(
+        "Tissue from a patient with hyperplasia was stained for LDLR (a); a consecutive section of the same "
+        "tumour was stained for SR-BI (b)."
+    )}
+    assert subs["b"].startswith("a consecutive section")
