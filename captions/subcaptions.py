@@ -64,12 +64,12 @@ _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Figure|FIGURE|Fig\.?|FIG\.?|Supplementary\s+Figure|Extended\s+Data\s+Fig(?:ure)?\.?)"
     r"\s*S?\d+[A-Za-z]?\s*(?:[.:|]|[-–—]\s)\s*"
 )
-# A full stop after "Fig.", "et al.", "e.g.", "vs." … does not end a sentence ("…on plate A (Fig. 1)."),
-# unless a line break (a paragraph or title boundary) follows.
+# A full stop after "Fig.", "Eq.", "Ref." … (always followed by a number) does not end a sentence
+# ("…on plate A (Fig. 1)."), unless a line break (a paragraph or title boundary) follows. ("e.g.",
+# "i.e.", "et al." are left as they were: the rules that count a panel's sentences were tuned with them.)
 _NOT_ABBREVIATION = "".join(
     rf"(?<!\b{a})"
-    for a in ("Fig", "Figs", "fig", "figs", "al", r"e\.g", r"i\.e", "vs", "cf", "approx", "ca", "Eq", "Eqs", "Ref",
-              "Refs", "resp", "Supp", "Suppl", "No")
+    for a in ("Fig", "Figs", "fig", "figs", "Eq", "Eqs", "Ref", "Refs", "Supp", "Suppl", "No")
 )
 _SENT_END_RE = re.compile(rf"(?:{_NOT_ABBREVIATION}(?:[.!?;\n](?=\s|$)|[.!?](?=[A-Z(\[]))|[.!?](?=\n))")
 _FULL_STOP_RE = re.compile(rf"(?:{_NOT_ABBREVIATION}(?:[.!?\n](?=\s|$)|[.!?](?=[A-Z(\[]))|[.!?](?=\n))")
@@ -144,6 +144,9 @@ def _join(parts: list[str]) -> str:
     return out
 
 
+_OPEN_ENDED_RE = re.compile(r"\b(?:of|for|in|on|by|with|at|to|from|and|or|the|a|an|between|showing|of the)$")
+
+
 def _join_sentences(parts: list[str]) -> str:
     """Join text blocks, ending a block with a full stop when it lacks one and the next block
     starts a new sentence (not when it continues one: "…determined by either" + "immunohistochemistry")."""
@@ -154,6 +157,7 @@ def _join_sentences(parts: list[str]) -> str:
             i < len(parts) - 1
             and not re.search(r"[.!?:;。！？；：]['\"”’)]*$", p)
             and not parts[i + 1][:1].islower()
+            and not _OPEN_ENDED_RE.search(p)  # "TEM images of" + "Ag/ZnO-30": one phrase, no full stop
         ):
             p += "."
         out.append(p)
