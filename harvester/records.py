@@ -35,7 +35,7 @@ class ParsedFigure:
     caption_xml: str | None  # the original <caption> fragment
     graphic_hrefs: list[str]  # xlink:href of each <graphic> (may lack an extension)
     parent_jats_id: str | None = None  # the enclosing <fig-group> / parent fig for child figures
-    context: str = "body"  # body | fig-group | boxed-text | app | sub-article | floats-group
+    context: str = "body"  # body | front | fig-group | boxed-text | app | sub-article | floats-group
     ordinal: int = 0  # position of the figure in document order
 
 

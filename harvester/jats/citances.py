@@ -7,7 +7,9 @@ exactly one sentence. All figure references of a sentence make one `Citance`.
 
 Counted as text: paragraphs, list items and table footnotes of `<body>`, of appendices (`<app>`)
 and of sub-articles (eLife decision letters, SciELO translations). Not counted: captions, table
-cells, titles, abstracts, reference lists, footnotes of `<back>`.
+cells, titles, abstracts, reference lists, footnotes of `<back>`. A citance's section is the title
+of the innermost titled `<sec>`; in a sub-article without one, the sub-article's title ("Decision
+letter", "Author response").
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@
 A rule-based splitter tuned for biomedical text: a sentence ends at `.`, `!`, `?` or `…` followed
 by whitespace and a capital letter (or an opening bracket/quote), after any closing brackets,
 flattened superscript citations (`end.12,13 Next`), bracketed citations (`end.[12] Next`) or the
-citation spans the caller passes (bibliographic xrefs: `end.3335 Next` from two glued xrefs). A
-sentence may also open with a lowercase symbol holding a capital, digit or "::" ("p53", "mRNA",
-"nSyt::GFP"), with "2D"/"5-HT", or with a number and a percent sign or unit ("95% of", "10 mM"). It does not
-end after abbreviations ("Fig.", "Figs.", "et al.", "e.g.", "i.e.", "vs.", "approx.", "ca.", ...),
-inside decimals ("3.5", "p < 0.05") or inside an `<xref>`, nor after a personal initial ("J. Smith",
-"E. coli"); a single capital letter ends a sentence only in panel context ("Fig. 4A and B. The").
+citation spans the caller passes (glued bibliographic xrefs: `end.3335 Next`). The next sentence
+may also open with a lowercase symbol holding a capital, a digit or "::" ("p53", "mRNA",
+"nSyt::GFP"), with "2D" or "5-HT", or with a quantity ("95% of", "10 mM NaCl"), but not with a
+bare number ("Fig. 2"). It does not end after abbreviations ("Fig.", "Figs.", "et al.", "e.g.",
+"i.e.", "vs.", "approx.", "ca.", ...), inside decimals ("3.5", "p < 0.05") or inside an `<xref>`,
+nor after a personal initial ("J. Smith", "E. coli"); a single capital letter ends a sentence only
+in panel context ("Fig. 4A and B. The") or before a sentence opener ("vitamin D. The", "D. mRNA").
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _QUANTITY_START = re.compile(
     r"\d+(?:[.,]\d+)?\s?(?:[%‰]|°C?(?!\w)|(?:[fpnµμumcdk]?(?:M|mol|g|[lL]|m|Da)|[munµμ]?s|min|h|hr?s?|"
     r"hours?|days?|weeks?|months?|years?|[kM]?bp|kb|Mb|[kM]?Hz|[mk]?V|Gy|rpm)(?!\w))"
 )
+_NO_CITATIONS: dict[int, int] = {}  # shared, never written
 _WORD_AFTER = re.compile(r"[\"'“‘«(\[]*([A-Za-z]+)")
 
 
@@ -91,7 +93,7 @@ class SentenceSplitter:
         self._prot_starts = [s for s, _ in protected]
         self._prot_ends = [e for _, e in protected]
         # citation spans by start: a chain of them right after a full stop stays with its sentence
-        self._citations = dict(citations)
+        self._citations: dict[int, int] = dict(citations) if citations else _NO_CITATIONS
         self._breaks = sorted({b for b in breaks if 0 < b < self.n})
         # "…" is the one terminator outside ASCII; isascii() is free, `in` scans the text
         terms = _ASCII_TERMINATORS if text.isascii() else _TERMINATOR_CHARS
@@ -182,6 +184,7 @@ class SentenceSplitter:
 
     def _judge(self, i: int, j: int) -> int | None:
         text, n = self.text, self.n
+        k = -1
         if self._prot_starts:
             k = bisect.bisect_right(self._prot_starts, i) - 1
             if k >= 0 and i < self._prot_ends[k]:
@@ -193,13 +196,17 @@ class SentenceSplitter:
             return n
         # the citation patterns only start with "[" or a digit: test that before calling re
         c = text[j]
-        cit = _BRACKET_CITATION.match(text, j) if c == "[" else None
-        if cit is None and j in self._citations:  # "end.<xref>33</xref><xref>35</xref> Next"
-            j = self._citation_chain(j)
-            if j >= n:
-                return n
-        elif cit is None and c.isdecimal() and i > 0 and (not text[i - 1].isdigit() or self._ends_protected(i)):
-            cit = _SUPERSCRIPT_CITATION.match(text, j)  # (a digit before the stop: a decimal, not after an xref)
+        cit = None
+        if c == "[":
+            cit = _BRACKET_CITATION.match(text, j)
+        elif c.isdecimal():
+            if j in self._citations:  # "end.<xref>33</xref><xref>35</xref> Next"
+                j = self._citation_chain(j)
+                if j >= n:
+                    return n
+            # a digit before the stop makes a decimal ("3.5"), unless it ends an xref ("Fig. 6.12 Next")
+            elif i > 0 and (not text[i - 1].isdigit() or (k >= 0 and self._prot_ends[k] == i)):
+                cit = _SUPERSCRIPT_CITATION.match(text, j)
         if cit is not None:
             j = cit.end()
             if j >= n:
@@ -231,10 +238,6 @@ class SentenceSplitter:
             if k not in citations:
                 return end
             end = citations[k]
-
-    def _ends_protected(self, i: int) -> bool:
-        k = bisect.bisect_left(self._prot_ends, i)
-        return k < len(self._prot_ends) and self._prot_ends[k] == i
 
 
 def _symbol_start(text: str, k: int) -> bool:

@@ -366,7 +366,9 @@ class BlockText:
 
 def flatten_block(el: etree._Element, wanted: Collection[str]) -> BlockText:
     """Flatten one paragraph-like element, recording the span of each `<xref>` with a rid in
-    `wanted` (the figure ids) and the hard breaks left by nested blocks.
+    `wanted` (the figure ids), the hard breaks left by nested blocks and by display formulas
+    followed by a capitalised word ("Therefore,<disp-formula/>Since …"), and the spans of
+    bibliographic xrefs glued to a full stop ("end.<xref>33</xref><xref>35</xref> However").
 
     The walk only appends raw strings and remembers where xrefs and breaks fall among them;
     whitespace is then collapsed once per stretch between marks, so the per-element cost stays
@@ -458,8 +460,8 @@ def _spans(
             if k < n and text[k].isupper() and at not in breaks:
                 breaks.append(at)
         breaks.sort()
-    if citations:
-        citations = [span for s, e in sorted(citations) if (span := _trim(text, s, e))[1] > span[0]]
+    if citations:  # in document order; keep the non-empty ones
+        citations = [(s, e) for s, e in citations if s < e <= n]
     return BlockText(text, spans, [x for x in breaks if x < n], citations)
 
 
@@ -483,6 +485,30 @@ _KIND.update({"inline-formula": _FORMULA, MML_MATH: _FORMULA, "disp-formula": _D
 _KIND.update({"xref": _XREF, etree.Entity: _ENTITY, etree.Comment: _QUIET, etree.ProcessingInstruction: _QUIET})
 
 
+_TERMINATORS = frozenset(".!?…")
+_CLOSING = ")]}\"'”’»"
+_CITATION_JOINERS = frozenset({"", ",", ";", "-", "–", "—"})
+# the last character before an xref that may make it a glued citation (a cheap first test; after
+# a space only when a citation xref came just before: "<xref>33</xref>, <xref>35</xref>")
+_GLUE = _TERMINATORS | frozenset(_CLOSING) | frozenset("0123456789,;-–—")
+
+
+def _glued_citation(parts: list[str], marks: list[tuple[int, int, str]]) -> bool:
+    """Whether an xref starting now is glued to a full stop, maybe after closing brackets
+    ("end.<xref>", "end.)<xref>"), or follows such a citation xref directly or after a comma or
+    dash ("<xref>33</xref>,<xref>")."""
+    last = parts[-1]
+    c = last[-1:]
+    if c in _TERMINATORS:
+        return True
+    if c in _CLOSING:
+        return last.rstrip(_CLOSING)[-1:] in _TERMINATORS
+    if not marks or marks[-1][1] != _CITE_CLOSE:
+        return False
+    index = marks[-1][0]
+    return index == len(parts) or (index == len(parts) - 1 and last.strip() in _CITATION_JOINERS)
+
+
 def _walk_block(
     el: etree._Element, parts: list[str], marks: list[tuple[int, int, str]], wanted: Collection[str]
 ) -> None:
@@ -499,9 +525,19 @@ def _walk_block(
                 marks.append((len(parts), _OPEN, rid))
                 _walk_block(child, parts, marks, wanted)
                 marks.append((len(parts), _CLOSE, rid))
-            elif child.get("ref-type") == "bibr":  # a citation: its span helps the sentence splitter
+            elif (
+                parts
+                and ((c := parts[-1][-1:]) in _GLUE or (c == " " and marks and marks[-1][1] == _CITE_CLOSE))
+                and _glued_citation(parts, marks)
+                and child.get("ref-type") == "bibr"
+            ):
+                # a citation right after a full stop ("end.<xref>33</xref><xref>35</xref> Next"):
+                # its span tells the sentence splitter that it is no decimal and ends the sentence
                 marks.append((len(parts), _CITE_OPEN, ""))
-                _walk_block(child, parts, marks, wanted)
+                if len(child):
+                    _walk_block(child, parts, marks, wanted)
+                elif child.text:
+                    append(child.text)
                 marks.append((len(parts), _CITE_CLOSE, ""))
             else:
                 kind = _INLINE
