@@ -353,8 +353,10 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
         if any(k % 100 or not _may_follow(k // 100, known[-1] // 100, mentioned) for k in r.keys):
             continue
         j = bisect.bisect_right(seg_starts, r.start) - 1
-        for s, e, _labs in segments[max(0, j - 2) : j + 1]:
+        for s, e, labs in segments[max(0, j - 2) : j + 1]:
             if s <= r.start < e:
+                if set(r.labels) & set(labs):
+                    break  # a list naming the panel it stands in names things: "lobes (A, B, C, D)" in A
                 st = _sentence_start(text, r.start, s)
                 if not re.search(r"\w", text[s:st]) or _QUANTIFIED_IN_RE.search(text, max(s, r.start - 30), r.start):
                     st = s  # "…activation, quantified in C": C shows the whole experiment

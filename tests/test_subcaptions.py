@@ -688,3 +688,11 @@ def test_short_parallel_items_share_the_head_of_their_sentence() -> None:
         "tumour was stained for SR-BI (b)."
     )}
     assert subs["b"].startswith("a consecutive section")
+
+
+def test_a_label_list_that_names_its_own_panel_names_things() -> None:
+    # lobe names inside the one panel of the figure, not panels B–D
+    assert split_caption(
+        "Structure of the complex. (A) The complex consists of 4 different lobes, each about 55 Å in "
+        "diameter (A, B, C, D), interconnected by two narrow arms."
+    ) == []
