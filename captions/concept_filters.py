@@ -49,8 +49,9 @@ def is_linkable(text: str) -> bool:
     if len(text) == 2 and not is_acronym(text):  # "Id", "Qi", "mm"; "CT" and "US" stay possible
         return False
     folded = text.casefold()
-    if folded in STOP_WORDS or folded in stop_aliases():
-        return False
+    stops = stop_aliases()
+    if folded in STOP_WORDS or folded in stops or (folded.endswith("s") and folded[:-1] in stops):
+        return False  # a stopped word's plural too ("times", "roles", "leads")
     if text in UNITS or _NUMBER_RE.match(text) or _PANEL_LABEL_RE.match(text):
         return False
     words = re.findall(r"\w+", text)

@@ -82,6 +82,10 @@ class Mention:
     score: float  # tf-idf cosine similarity of the (expanded) mention to the concept's alias
 
 
+# Unicode hyphens read as "-" ("SARS‐CoV‐2" with U+2010 is the KB's "SARS-CoV-2")
+_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-"})
+
+
 def strip_markup(text: str) -> tuple[str, list[int] | None]:
     """The text without XML/HTML tags, and the input position of each of its characters (plus one
     for its end), or None when there was no tag."""
@@ -143,6 +147,7 @@ class ConceptTagger:
             if not text or not text.strip():
                 continue
             plain, positions[i] = strip_markup(text[:MAX_TEXT_CHARS])
+            plain = plain.translate(_HYPHENS)  # one character for one: spans still index the text
             pieces.extend((i, offset, piece) for offset, piece in chunks(blank_long_words(plain)))
         results: list[list[Mention]] = [[] for _ in texts]
         for start in range(0, len(pieces), BATCH_SIZE):

@@ -159,15 +159,66 @@ def possessive(name: str) -> str | None:
     return f"{m.group(1)}'s {m.group(2)}" if m else None
 
 
+# Words that end a Latin or irregular singular, and their plural endings ("Larva" → "Larvae").
+_LATIN_PLURALS = (("us", "i"), ("um", "a"), ("a", "ae"), ("is", "es"), ("on", "a"))
+_NO_PLURAL_RE = re.compile(r"(?:s|ss|x|z|ch|sh|y|ics|ology|tion|sion|ment|ness|ism|ity|ing|ed|al|ic|ous|ive|ar|ary|ory)$")
+
+
+def plural(alias: str) -> str | None:
+    """The alias with its last word in the plural, when it is a singular count noun of one word or a
+    noun phrase ("Spleen" → "Spleens", "Larva" → "Larvae", "Cell Nucleus" → "Cell Nuclei"); None for
+    words that are already plural, mass nouns by their ending (-tion, -ology, -ness…), adjectives,
+    short, upper-case or hyphenated words."""
+    head, sep, last = alias.rpartition(" ")
+    low = last.lower()
+    if "," in alias or len(last) <= 3 or not last.isalpha() or sum(c.isupper() for c in last) > 1:
+        return None  # an inverted heading ("Embryo, Mammalian") is pluralised in natural order
+    if low in _IRREGULAR_SINGULARS:
+        many = _IRREGULAR_SINGULARS[low]
+    elif low.endswith("oma"):  # "carcinomas", "gliomas"
+        many = low + "s"
+    elif low in _LATIN_WORDS:
+        many = next(low[: -len(one)] + more for one, more in _LATIN_PLURALS if low.endswith(one))
+    elif _NO_PLURAL_RE.search(low) or low.endswith(("a", "us", "um", "is", "on")):
+        return None
+    else:
+        many = low + "s"
+    if last[0].isupper():
+        many = many[0].upper() + many[1:]
+    return f"{head}{sep}{many}"
+
+
+# Latin singulars whose plural captions use ("larvae", "nuclei", "bacilli"); others stay singular
+_LATIN_WORDS = frozenset(
+    "larva vertebra nucleus bacillus fungus alga pupa antenna cornea retina lamina fibula tibia ulna "
+    "bronchus villus glomerulus nucleolus".split()
+)
+_IRREGULAR_SINGULARS = {"mouse": "mice", "tooth": "teeth", "foot": "feet", "child": "children", "leaf": "leaves",
+                        "calf": "calves", "louse": "lice", "goose": "geese", "ovum": "ova"}
+
+# Greek letters as captions write them: "Interferon-gamma" → "Interferon-γ", "NF-kappa B" → "NF-κB"
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "kappa": "κ", "lambda": "λ"}
+_GREEK_RE = re.compile(r"(?<=[-\s])(" + "|".join(_GREEK) + r")(?:\s(?=[A-Z0-9]\b))?\b", re.I)
+
+
+def greek(alias: str) -> str | None:
+    out = _GREEK_RE.sub(lambda m: _GREEK[m.group(1).lower()], alias)
+    return out if out != alias else None
+
+
 def _variants(name: str) -> list[str]:
     out = [name]
     natural = natural_order(name)
     if natural:
         out.append(natural)
     for alias in list(out):
-        for variant in (singular(alias), possessive(alias)):
+        for variant in (singular(alias), possessive(alias), plural(alias)):
             if variant:
                 out.append(variant)
+    for alias in list(out):
+        variant = greek(alias)
+        if variant:
+            out.append(variant)
     return out
 
 

@@ -73,7 +73,11 @@ class VocabularyMatcher:
     def _case_ok(self, span: Span) -> bool:
         key = tuple(t.lower_ for t in span)
         if key in self._any_case:
-            return True
+            # an ordinary word written in capitals names software or a project, not the concept:
+            # "MUSCLE alignment", "UCSF CHIMERA" (unless an acronym alias has that spelling: "FISH")
+            letters = [c for c in span.text if c.isalpha()]
+            if not (len(letters) >= 4 and all(c.isupper() for c in letters)):
+                return True
         return any(
             all(want is None or want == tok.text for want, tok in zip(form, span))
             for form in self._cased.get(key, ())

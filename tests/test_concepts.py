@@ -211,3 +211,19 @@ def test_the_tagger_process_does_not_load_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False", "spaCy's thinc imported torch (≈ 500 MB) into the tagger"
+
+
+def test_synonyms_word_forms_and_spellings_of_captions(tagger):
+    (mentions,) = tagger.tag([
+        "T cells and NK cells infiltrate the spleens of larvae; interferon-γ and NF-κB signaling in "
+        "SARS‐CoV‐2 infection (U+2010 hyphens)."
+    ])
+    found = {(m.text, m.name) for m in mentions if m.vocab == "MSH"}
+    assert {("T cells", "T-Lymphocytes"), ("NK cells", "Killer Cells, Natural"), ("spleens", "Spleen"),
+            ("larvae", "Larva"), ("interferon-γ", "Interferon-gamma"), ("NF-κB", "NF-kappa B"),
+            ("SARS‐CoV‐2", "SARS-CoV-2")} <= found
+
+
+def test_capitalised_software_names_and_plural_generic_words_are_not_linked(tagger):
+    (mentions,) = tagger.tag(["Sequences were aligned with MUSCLE. This leads to three times more roles."])
+    assert not {m.text for m in mentions} & {"MUSCLE", "leads", "times", "roles"}

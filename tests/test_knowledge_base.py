@@ -22,6 +22,8 @@ from captions.knowledge_base import (
     natural_order,
     possessive,
     singular,
+    plural,
+    greek,
     vocabulary_of,
 )
 from captions.linking import (
@@ -232,3 +234,27 @@ def test_missing_scispacy_linker_files_give_a_clear_error(tmp_path):
         register_scispacy_linker("mesh", tmp_path)
     with pytest.raises(ValueError, match="unknown scispaCy linker"):
         register_scispacy_linker("go", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "many"),
+    [("Spleen", "Spleens"), ("Larva", "Larvae"), ("Cell Nucleus", "Cell Nuclei"), ("Mouse", "Mice"),
+     ("Hepatocellular Carcinoma", "Hepatocellular Carcinomas"), ("Mammalian Embryo", "Mammalian Embryos")],
+)
+def test_singular_headings_get_their_plural(name, many):
+    assert plural(name) == many
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Neoplasms", "Inflammation", "Apoptosis", "Biology", "Embryo, Mammalian", "DNA", "Arm", "Cyclic", "Ki-67"],
+)
+def test_no_plural_for_plurals_mass_nouns_adjectives_or_inverted_headings(name):
+    assert plural(name) is None
+
+
+def test_greek_letters_as_captions_write_them():
+    assert greek("Interferon-gamma") == "Interferon-γ"
+    assert greek("NF-kappa B") == "NF-κB"
+    assert greek("Tumor Necrosis Factor-alpha") == "Tumor Necrosis Factor-α"
+    assert greek("Alphaherpesvirinae") is None and greek("Beta Rhythm") is None
