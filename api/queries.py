@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, cast, func, literal, or_, select
@@ -327,7 +327,9 @@ def subfigure_conditions(f: FigureFilter) -> list:
     writes (`store.figure_records.panel_conditions`): the modality filter looks at the panel's own
     modality (its figure's when it has none); every other filter is a property of the figure or article.
     """
-    return [*listing_conditions(f), *panel_conditions(f, Panel)]
+    # the figure-level modality condition (the figure or one of its panels has the modality) is
+    # implied by the panel's own and would cost an EXISTS per figure: left out
+    return [*listing_conditions(replace(f, modality=[]) if f.modality else f), *panel_conditions(f, Panel)]
 
 
 def _panels_from(stmt):
