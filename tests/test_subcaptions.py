@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -696,3 +697,25 @@ def test_a_label_list_that_names_its_own_panel_names_things() -> None:
         "Structure of the complex. (A) The complex consists of 4 different lobes, each about 55 Å in "
         "diameter (A, B, C, D), interconnected by two narrow arms."
     ) == []
+
+
+def _fixture_figure(name: str, label: str):
+    from harvester.jats.parse import parse_jats
+
+    path = Path(__file__).parent / "fixtures" / "nxml" / name
+    return next(f for a in parse_jats(path.read_bytes()) for f in a.figures if f.label == label)
+
+
+def test_real_elife_caption_panels_leave_out_source_data_and_doi():
+    fig = _fixture_figure("elife-56337.nxml", "Figure 1")
+    assert "source data" in fig.caption_xml  # the caption markup holds the embedded files
+    subs = split_caption(fig.caption_text, fig.caption_xml)
+    assert [s.label for s in subs] == ["A", "B", "C"]
+    assert all("source data" not in s.full_text and "10.7554" not in s.full_text for s in subs)
+
+
+def test_real_caption_items_share_their_sentence_head():
+    fig = _fixture_figure("ehp-116-1694.nxml", "Figure 2")
+    subs = {s.label: s.text for s in split_caption(fig.caption_text, fig.caption_xml)}
+    assert subs["B"].startswith("Dietary exposure to PBDE-47 altered relative transcripts levels for GPHα")
+    assert subs["A"].endswith("in the pituitary gland.")
