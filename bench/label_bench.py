@@ -24,14 +24,12 @@ label, end to end, with each reader's default threading.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,6 +44,7 @@ from subfigure_detector.label_reader import (  # noqa: E402
     plausible,
     read_labels,
 )
+from subfigure_detector.synth.label_crops import label_sheet  # noqa: E402
 from subfigure_detector.xycut import char_height  # noqa: E402
 
 DEFAULT_GOLD = Path("/work/shared/fixtures/compound-figures/gold-dev")
@@ -85,20 +84,8 @@ def rendered_items() -> list[Item]:
     out = []
     for font_path in _fonts():
         for size in (11, 16, 28):
-            font = ImageFont.truetype(str(font_path), size)
             for fg, bg in (((0, 0, 0), (255, 255, 255)), ((255, 255, 255), (60, 60, 60))):
-                cell = 4 * size
-                im = Image.new("RGB", (cell * len(RENDER_TEXTS), 2 * size + size), bg)
-                draw = ImageDraw.Draw(im)
-                boxes = []
-                for k, text in enumerate(RENDER_TEXTS):
-                    l, t, r, b = font.getbbox(text)
-                    x, y = k * cell + size // 2, size
-                    draw.text((x - l, y - t), text, font=font, fill=fg)
-                    boxes.append((x, y, x + r - l, y + b - t))
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=75)
-                rgb = np.asarray(Image.open(buf).convert("RGB"))
+                rgb, boxes = label_sheet(list(RENDER_TEXTS), font_path, size, fg=fg, bg=bg, jpeg_quality=75)
                 out.append((rgb, boxes, list(RENDER_TEXTS),
                             f"{font_path.stem}/{size}/{'light-on-dark' if fg[0] else 'dark-on-light'}"))
     return out

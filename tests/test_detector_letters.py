@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from support.fonts import dejavu
 
 from subfigure_detector.label_reader import canonical_label, make_reader, read_labels
 from subfigure_detector.letter_classifier import CascadeReader, LetterClassifier
-from subfigure_detector.synth.label_crops import INPUT_H, INPUT_W, LETTERS, NONE, SUFFIXES, render_sample
+from subfigure_detector.synth.label_crops import (
+    INPUT_H,
+    INPUT_W,
+    LETTERS,
+    NONE,
+    SUFFIXES,
+    label_sheet,
+    render_sample,
+)
 
 GOLD_DIR = Path(__file__).parent / "fixtures" / "compound-figures" / "gold-dev"
 HAVE_MODEL = LetterClassifier.available()
 
 
-def _font(name: str) -> Path:
-    system = Path("/usr/share/fonts/truetype/dejavu") / name
-    if system.exists():
-        return system
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
-
-
 def _sheet(texts, size=24, fg=(0, 0, 0), bg=(255, 255, 255)):
-    font = ImageFont.truetype(str(_font("DejaVuSans-Bold.ttf")), size)
-    cell = 4 * size
-    im = Image.new("RGB", (cell * len(texts), 3 * size), bg)
-    d = ImageDraw.Draw(im)
-    boxes = []
-    for k, t in enumerate(texts):
-        l, tp, r, b = font.getbbox(t)
-        x, y = k * cell + size // 2, size
-        d.text((x - l, y - tp), t, font=font, fill=fg)
-        boxes.append((x, y, x + r - l, y + b - tp))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=85)
-    return np.asarray(Image.open(buf).convert("RGB")), boxes
+    return label_sheet(texts, dejavu(), size, fg=fg, bg=bg, jpeg_quality=85)
 
 
 def test_training_crops_are_deterministic_and_well_formed():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from support.fonts import dejavu
 
 from subfigure_detector.label_reader import (
     TesseractReader,
@@ -21,18 +21,9 @@ from subfigure_detector.label_reader import (
     prepare_crop,
     read_labels,
 )
+from subfigure_detector.synth.label_crops import label_sheet
 
-def _font(name: str) -> Path:
-    """A DejaVu font: the system's, else the copy bundled with matplotlib."""
-    system = Path("/usr/share/fonts/truetype/dejavu") / name
-    if system.exists():
-        return system
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
-
-
-FONT = _font("DejaVuSans-Bold.ttf")
+FONT = dejavu()
 GOLD_DIR = Path(__file__).parent / "fixtures" / "compound-figures" / "gold-dev"
 
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr_onnxruntime") is not None
@@ -62,19 +53,7 @@ def test_plausible_drops_stray_letters_and_duplicates():
 
 
 def _sheet(texts, size=28, fg=(0, 0, 0), bg=(255, 255, 255)):
-    font = ImageFont.truetype(str(FONT), size)
-    cell = 4 * size
-    im = Image.new("RGB", (cell * len(texts), 3 * size), bg)
-    d = ImageDraw.Draw(im)
-    boxes = []
-    for k, t in enumerate(texts):
-        l, tp, r, b = font.getbbox(t)
-        x, y = k * cell + size // 2, size
-        d.text((x - l, y - tp), t, font=font, fill=fg)
-        boxes.append((x, y, x + r - l, y + b - tp))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=80)
-    return np.asarray(Image.open(buf).convert("RGB")), boxes
+    return label_sheet(texts, FONT, size, fg=fg, bg=bg, jpeg_quality=80)
 
 
 def test_prepare_crop_makes_dark_letters_on_white():

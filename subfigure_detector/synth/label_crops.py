@@ -83,6 +83,25 @@ def font_files() -> dict[str, Path]:
     return out
 
 
+def label_sheet(texts: list[str], font_path: Path, size: int, *, fg=(0, 0, 0), bg=(255, 255, 255),
+                jpeg_quality: int = 80) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A row of printed labels and the box of each, saved through JPEG as figures are: the test and
+    benchmark input of label readers (real fonts, known positions)."""
+    font = _font(str(font_path), size)
+    cell = 4 * size
+    im = Image.new("RGB", (cell * len(texts), 3 * size), bg)
+    draw = ImageDraw.Draw(im)
+    boxes = []
+    for k, text in enumerate(texts):
+        l, t, r, b = font.getbbox(text)
+        x, y = k * cell + size // 2, size
+        draw.text((x - l, y - t), text, font=font, fill=fg)
+        boxes.append((x, y, x + r - l, y + b - t))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=jpeg_quality)
+    return np.asarray(Image.open(buf).convert("RGB")), boxes
+
+
 @lru_cache(maxsize=4096)
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
