@@ -4,14 +4,13 @@ and export jobs with their downloads, against a real PostgreSQL."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-from support.s3_mirror import MIRROR_SOURCE, admin_client, moto_endpoint, unique_bucket  # noqa: F401
+from support.s3_mirror import mirror_bucket, moto_endpoint  # noqa: F401  (moto_endpoint: a fixture)
 from typer.testing import CliRunner
 
 from api.keys import create_api_key, list_api_keys, revoke_api_key, verify_api_key
@@ -115,17 +114,7 @@ def test_reads_can_be_closed(engine):
 # -- harvests ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bucket(moto_endpoint: str) -> str:  # noqa: F811
-    from dataclasses import replace
-
-    from harvester.sources.mirror_builder import build_mirror, load_articles
-
-    base = load_articles(MIRROR_SOURCE)
-    small = next(a for a in base if a.pmcid == "PMC3532326")
-    broken = replace(small, pmcid="PMC9000001", md5_overrides={"1756-0500-5-615-2.jpg": "0" * 32})
-    name = unique_bucket()
-    build_mirror(admin_client(moto_endpoint), [*base, broken], bucket=name,
-                 inventory_at=datetime(2026, 11, 25, tzinfo=UTC))
-    return name
+    return mirror_bucket(moto_endpoint, broken_pmcid="PMC9000001")
 
 
 def test_harvest_job_runs_in_the_background_with_progress(figmine_env, engine, moto_endpoint, bucket,  # noqa: F811

@@ -5,17 +5,14 @@ nothing lost and nothing twice."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
-from support.s3_mirror import MIRROR_SOURCE, admin_client, moto_endpoint, unique_bucket  # noqa: F401
+from support.s3_mirror import mirror_bucket, moto_endpoint  # noqa: F401  (moto_endpoint: a fixture)
 from support.worker_harness import (Worker, clone_articles, count, drop_prefix, new_prefix, rows, wait_until,
                                     worker_env)
 from typer.testing import CliRunner
 
 from figmine.cli import app
-from harvester.sources.mirror_builder import build_mirror, load_articles
 
 N_CLONES = 60
 FIRST_CLONE = 7_100_000
@@ -23,13 +20,7 @@ FIRST_CLONE = 7_100_000
 
 @pytest.fixture(scope="module")
 def bucket(moto_endpoint: str) -> str:  # noqa: F811
-    base = load_articles(MIRROR_SOURCE)
-    small = next(a for a in base if a.pmcid == "PMC3532326")
-    broken = replace(small, pmcid="PMC9100001", md5_overrides={"1756-0500-5-615-2.jpg": "0" * 32})
-    name = unique_bucket()
-    build_mirror(admin_client(moto_endpoint), base + [broken] + clone_articles(N_CLONES, FIRST_CLONE), bucket=name,
-                 inventory_at=datetime(2026, 11, 25, tzinfo=UTC))
-    return name
+    return mirror_bucket(moto_endpoint, broken_pmcid="PMC9100001", extra=clone_articles(N_CLONES, FIRST_CLONE))
 
 
 @pytest.fixture

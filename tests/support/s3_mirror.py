@@ -44,6 +44,23 @@ def admin_client(endpoint: str) -> Any:
     )
 
 
+def mirror_bucket(endpoint: str, *, broken_pmcid: str, extra: list | tuple = ()) -> str:
+    """A fresh bucket in the layout of `pmc-oa-opendata` holding the fixture articles, a copy of
+    PMC3532326 under `broken_pmcid` whose figure has a wrong md5, and `extra` articles."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from harvester.sources.mirror_builder import build_mirror, load_articles
+
+    base = load_articles(MIRROR_SOURCE)
+    small = next(a for a in base if a.pmcid == "PMC3532326")
+    broken = replace(small, pmcid=broken_pmcid, md5_overrides={"1756-0500-5-615-2.jpg": "0" * 32})
+    name = unique_bucket()
+    build_mirror(admin_client(endpoint), [*base, broken, *extra], bucket=name,
+                 inventory_at=datetime(2026, 11, 25, tzinfo=UTC))
+    return name
+
+
 def unique_bucket(stem: str = "pmc-oa-opendata") -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
 
