@@ -157,7 +157,8 @@ def _caption_text(caption: str, caption_xml: str | None = None) -> CaptionText:
     return _collapse_with_spans(raw, spans)
 
 
-_JATS_SKIP_HINTS = ("supplementary-material", "object-id", "math", "formula", "alt-text", "long-desc", "media", "graphic")
+_JATS_SKIP_HINTS = ("supplementary-material", "object-id", "<mml:math", "<math", "formula", "tex-math", "alt-text", "long-desc",
+                    "<media", "graphic")  # tags only: every eLife caption declares the MathML namespace
 _STRICT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
