@@ -55,6 +55,9 @@ class ParsedArticle:
     figures: list[ParsedFigure]
     citances: list[Citance]
     warnings: list[str] = field(default_factory=list)  # e.g. "recovered from malformed XML: ..."
+    # content the parser could not keep (recovered malformed XML, refused entity expansion, nesting cut
+    # off): the article is still stored, as `partial`, with these reasons
+    losses: list[str] = field(default_factory=list)
 
 
 @dataclass
