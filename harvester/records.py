@@ -8,6 +8,7 @@ writes both, one transaction per article.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 
@@ -54,6 +55,8 @@ class ParsedArticle:
     article_type: str | None
     figures: list[ParsedFigure]
     citances: list[Citance]
+    pub_date: date | None = None  # publication date (decides between two copies of one article)
+    version: int | None = None  # <article-version>, when the front matter numbers it
     warnings: list[str] = field(default_factory=list)  # e.g. "recovered from malformed XML: ..."
     # content the parser could not keep (recovered malformed XML, refused entity expansion, nesting cut
     # off): the article is still stored, as `partial`, with these reasons

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date as Date
 
 from lxml import etree
 
@@ -27,6 +28,8 @@ class ArticleMetadata:
     title: str | None = None
     journal: str | None = None
     year: int | None = None
+    pub_date: Date | None = None  # the same <pub-date> as `year`, month and day 1 when it lacks them
+    version: int | None = None  # <article-version> when it is a number
     license_code: str | None = None
     license_url: str | None = None
     article_type: str | None = None
@@ -65,7 +68,9 @@ def extract_metadata(article: etree._Element) -> ArticleMetadata:
     title_group = article_meta.find("title-group")
     if title_group is not None:
         meta.title = clean_text(title_group.find("article-title"), skip=TITLE_SKIP) or None
-    meta.year = _year(article_meta)
+    meta.year, meta.pub_date = _pub_date(article_meta)
+    version = (article_meta.findtext("article-version") or "").strip()
+    meta.version = int(version) if version.isdigit() and len(version) < 6 else None
     meta.license_code, meta.license_url = _license(article_meta)
     return meta
 
@@ -83,8 +88,9 @@ def _journal(journal_meta: etree._Element) -> str | None:
     return next((v for v in ids.values() if v), None)
 
 
-def _year(article_meta: etree._Element) -> int | None:
-    best: tuple[int, int] | None = None
+def _pub_date(article_meta: etree._Element) -> tuple[int | None, Date | None]:
+    """(year, date) of the best-ranked <pub-date>: the year alone when the date is not a valid one."""
+    best: tuple[int, int, etree._Element] | None = None
     for date in article_meta.iterchildren("pub-date"):
         kind = (date.get("pub-type") or date.get("date-type") or "").lower()
         rank = _DATE_RANK.get(kind, 7)
@@ -94,8 +100,20 @@ def _year(article_meta: etree._Element) -> int | None:
             rank = {"print": 0, "electronic": 2}.get(fmt, rank)
         year = _date_year(date)
         if year is not None and (best is None or rank < best[0]):
-            best = (rank, year)
-    return best[1] if best else None
+            best = (rank, year, date)
+    if best is None:
+        return None, None
+    _, year, date = best
+    month, day = _date_part(date, "month"), _date_part(date, "day")
+    try:
+        return year, Date(year, month or 1, day or 1)
+    except ValueError:  # 31 June: keep the month
+        return year, Date(year, month or 1, 1)
+
+
+def _date_part(date: etree._Element, name: str) -> int | None:
+    text = (date.findtext(name) or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 2 and int(text) else None
 
 
 def _date_year(date: etree._Element) -> int | None:
