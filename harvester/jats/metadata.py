@@ -105,10 +105,11 @@ def _pub_date(article_meta: etree._Element) -> tuple[int | None, Date | None]:
         return None, None
     _, year, date = best
     month, day = _date_part(date, "month"), _date_part(date, "day")
+    month = month if month and month <= 12 else 1
     try:
-        return year, Date(year, month or 1, day or 1)
+        return year, Date(year, month, day or 1)
     except ValueError:  # 31 June: keep the month
-        return year, Date(year, month or 1, 1)
+        return year, Date(year, month, 1)
 
 
 def _date_part(date: etree._Element, name: str) -> int | None:
