@@ -14,6 +14,10 @@
 * folders holding any of the above, walked recursively (a bucket version folder is one article).
 
 A bad item yields a `SourceError` and the iteration goes on with the next one.
+
+Symlinks are followed only while they stay inside the input (the path named, resolved; for a named
+file, its folder): a folder input could otherwise hand `gr1.jpg -> /etc/passwd` to the store. An article
+file that resolves outside fails its article; a media file that does is left out with a warning.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from harvester.licenses import normalise_license
 from harvester.records import ArticleBundle, SourceError
-from harvester.sources.pmc_metadata import PmcMetadata, S3Object, parse_metadata
+from harvester.sources.pmc_metadata import MAX_METADATA_BYTES, PmcMetadata, S3Object, parse_metadata
 
 PACKAGE_SUFFIXES = (".tar.gz", ".tgz")
 XML_SUFFIXES = (".nxml", ".xml")
@@ -60,6 +64,7 @@ class _Item:
     version: int | None = None
     siblings: list[Path] = field(default_factory=list)  # for kind == "xml"
     skipped_versions: list[str] = field(default_factory=list)
+    root: Path | None = None  # the resolved input it was found in: nothing outside it is read
 
 
 def iter_local_bundles(paths: list[Path], workdir: Path) -> Iterator[ArticleBundle | SourceError]:
@@ -124,41 +129,53 @@ def _version_dir(folder: Path) -> tuple[str, int] | None:
 
 def _inside(path: Path, folder: Path) -> bool:
     try:
-        path.resolve().relative_to(folder)
-        return True
-    except ValueError:
+        return path.resolve().is_relative_to(folder)
+    except (OSError, RuntimeError):  # a symlink loop
         return False
+
+
+def _escapes(path: Path, root: Path | None) -> bool:
+    """Whether reading `path` would read outside the input `root` (through a symlink)."""
+    return root is not None and not _inside(path, root)
+
+
+def _outside_input(path: Path) -> str:
+    return f"{path} is a symlink to outside the input"
 
 
 def _plan(path: Path, workdir: Path) -> list[_Item | SourceError]:
     if not path.exists():
         return [SourceError(f"local input not found: {path}")]
     if path.is_dir():
+        root = path.resolve()
         found = _version_dir(path)
         if found:
-            return [_Item("prefix", path, explicit=True, pmcid=found[0], version=found[1])]
-        return _walk(path, workdir)
+            return [_Item("prefix", path, explicit=True, pmcid=found[0], version=found[1], root=root)]
+        return _walk(path, workdir, root)
+    # a file named by the caller is read wherever it points; what lies beside it stays in its folder
+    root = path.parent.resolve()
     if _is_package(path):
         pmcid, version = _id_from_name(path.name)
         return [_Item("package", path, explicit=True, pmcid=pmcid, version=version)]
     if _is_xml(path):
         found = _version_dir(path.parent)
         if found and path.name.startswith(path.parent.name):
-            return [_Item("prefix", path.parent, explicit=True, pmcid=found[0], version=found[1])]
-        return [_xml_item(path, _siblings(path.parent), explicit=True)]
+            return [_Item("prefix", path.parent, explicit=True, pmcid=found[0], version=found[1], root=root)]
+        return [_xml_item(path, _siblings(path.parent), explicit=True, root=root)]
     return [
         SourceError(f"unsupported local input {path}: expected a folder, a .tar.gz/.tgz package or an .nxml/.xml file")
     ]
 
 
 def _siblings(folder: Path) -> list[Path]:
+    """The files of `folder`, symlinks to files included (whoever reads one checks where it leads)."""
     try:
         return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     except OSError:
         return []
 
 
-def _xml_item(path: Path, siblings: list[Path], *, explicit: bool) -> _Item:
+def _xml_item(path: Path, siblings: list[Path], *, explicit: bool, root: Path | None) -> _Item:
     pmcid, version = _id_from_name(path.name)
     xml_count = sum(1 for s in siblings if _is_xml(s))
     stem = path.name.rsplit(".", 1)[0]
@@ -170,12 +187,14 @@ def _xml_item(path: Path, siblings: list[Path], *, explicit: bool) -> _Item:
         # otherwise only files named after it ("pone.0012255.g001.jpg" beside "pone.0012255.xml")
         if xml_count == 1 or re.match(re.escape(stem) + r"[.\-_]", sibling.name):
             attach.append(sibling)
-    return _Item("xml", path, explicit=explicit, pmcid=pmcid, version=version, siblings=attach)
+    return _Item("xml", path, explicit=explicit, pmcid=pmcid, version=version, siblings=attach, root=root)
 
 
-def _walk(root: Path, workdir: Path) -> list[_Item | SourceError]:
+def _walk(top: Path, workdir: Path, root: Path) -> list[_Item | SourceError]:
     items: list[_Item | SourceError] = []
-    for current, dirs, files in os.walk(root):  # symlinked folders are not followed (no loops)
+    # symlinked folders are not walked into (no loops); one that is a version folder is still an
+    # article, and reading it checks that it stays inside `root`
+    for current, dirs, files in os.walk(top):
         folder = Path(current)
         # never re-read what this module extracted when workdir lies inside the walked tree
         dirs[:] = sorted(
@@ -185,7 +204,7 @@ def _walk(root: Path, workdir: Path) -> list[_Item | SourceError]:
         for d in dirs:
             found = _version_dir(folder / d)
             if found:
-                items.append(_Item("prefix", folder / d, pmcid=found[0], version=found[1]))
+                items.append(_Item("prefix", folder / d, pmcid=found[0], version=found[1], root=root))
             else:
                 kept.append(d)
         dirs[:] = kept
@@ -195,9 +214,9 @@ def _walk(root: Path, workdir: Path) -> list[_Item | SourceError]:
         for entry in entries:
             if _is_package(entry):
                 pmcid, version = _id_from_name(entry.name)
-                items.append(_Item("package", entry, pmcid=pmcid, version=version))
+                items.append(_Item("package", entry, pmcid=pmcid, version=version, root=root))
             elif _is_xml(entry):
-                items.append(_xml_item(entry, entries, explicit=False))
+                items.append(_xml_item(entry, entries, explicit=False, root=root))
     return items
 
 
@@ -255,20 +274,39 @@ def _relative_to_version(obj: S3Object, stem: str) -> PurePosixPath:
     return rel
 
 
+def _left_out(bundle: ArticleBundle, path: Path, root: Path | None) -> bool:
+    """True, with a warning in the bundle, for a media file that resolves outside the input."""
+    if _escapes(path, root):
+        bundle.warnings.append(f"{_outside_input(path)}: left out")
+        return True
+    return False
+
+
+def _read_metadata_file(path: Path) -> bytes:
+    with path.open("rb") as fh:  # one byte over the limit is enough for parse_metadata to refuse it
+        return fh.read(MAX_METADATA_BYTES + 1)
+
+
 def _bundle_from_version_dir(item: _Item) -> ArticleBundle:
-    folder, stem = item.path, item.path.name
+    folder, stem, root = item.path, item.path.name, item.root
     pmcid, version = item.pmcid, item.version
+    if _escapes(folder, root):
+        raise SourceError(_outside_input(folder), pmcid=pmcid)
     bundle = ArticleBundle(source="local", xml_path=None, pmcid=pmcid, version=version, origin=str(folder))
     if item.skipped_versions:
         bundle.warnings.append(f"older versions skipped: {', '.join(sorted(item.skipped_versions))}")
 
-    json_path = folder / f"{stem}.json"
+    json_path, json_root = folder / f"{stem}.json", root
     if not json_path.is_file() and (folder.parent / "metadata" / f"{stem}.json").is_file():
         json_path = folder.parent / "metadata" / f"{stem}.json"  # the bucket's second copy
+        if item.explicit:  # beside the folder the caller named, so outside it, but part of its layout
+            json_root = folder.parent.resolve()
     meta: PmcMetadata | None = None
     if json_path.is_file():
+        if _escapes(json_path, json_root):
+            raise SourceError(_outside_input(json_path), pmcid=pmcid)
         try:
-            meta = parse_metadata(json_path.read_bytes())
+            meta = parse_metadata(_read_metadata_file(json_path))
         except ValueError as exc:
             raise SourceError(f"bad metadata JSON {json_path}: {exc}", pmcid=pmcid) from exc
         if (meta.pmcid, meta.version) != (pmcid, version):
@@ -286,13 +324,15 @@ def _bundle_from_version_dir(item: _Item) -> ArticleBundle:
         xml_path = folder / xml_name
         if not xml_path.is_file():
             raise SourceError(f"article XML missing: {xml_path}", pmcid=pmcid)
+        if _escapes(xml_path, root):
+            raise SourceError(_outside_input(xml_path), pmcid=pmcid)
         _verify(xml_path, meta.xml.md5 if meta.xml else None, pmcid)
         bundle.xml_path = xml_path
         if meta.xml and meta.xml.md5:
             bundle.checksums[xml_path.name] = meta.xml.md5
         if meta.pdf:
             pdf_path = folder / _relative_to_version(meta.pdf, stem)
-            if pdf_path.is_file():
+            if pdf_path.is_file() and not _left_out(bundle, pdf_path, root):
                 _verify(pdf_path, meta.pdf.md5, pmcid)
                 bundle.pdf_path = pdf_path
                 if meta.pdf.md5:
@@ -302,13 +342,15 @@ def _bundle_from_version_dir(item: _Item) -> ArticleBundle:
             if not media_path.is_file():
                 bundle.warnings.append(f"media file listed in metadata is missing: {media_path.name}")
                 continue
+            if _left_out(bundle, media_path, root):
+                continue
             _verify(media_path, obj.md5, pmcid)
             bundle.files[obj.name] = media_path
             if obj.md5:
                 bundle.checksums[obj.name] = obj.md5
         if not meta.media:  # an older/partial JSON without media_urls: take what the folder holds
             for path in _siblings(folder):
-                if path.name not in article_names:
+                if path.name not in article_names and not _left_out(bundle, path, root):
                     bundle.files.setdefault(path.name, path)
         bundle.pmid, bundle.doi, bundle.title = meta.pmid, meta.doi, meta.title
         bundle.license_code = normalise_license(meta.license_code) or meta.license_code
@@ -318,11 +360,13 @@ def _bundle_from_version_dir(item: _Item) -> ArticleBundle:
         xml_path = folder / f"{stem}.xml"
         if not xml_path.is_file():
             raise SourceError(f"article XML missing: {xml_path}", pmcid=pmcid)
+        if _escapes(xml_path, root):
+            raise SourceError(_outside_input(xml_path), pmcid=pmcid)
         bundle.xml_path = xml_path
         pdf_path = folder / f"{stem}.pdf"
-        bundle.pdf_path = pdf_path if pdf_path.is_file() else None
+        bundle.pdf_path = pdf_path if pdf_path.is_file() and not _left_out(bundle, pdf_path, root) else None
         for path in _siblings(folder):
-            if path.name not in article_names:
+            if path.name not in article_names and not _left_out(bundle, path, root):
                 bundle.files[path.name] = path
     return bundle
 
@@ -396,8 +440,10 @@ def _pick_article_pdf(pdfs: list[Path], xml_path: Path) -> Path | None:
     return pdfs[0] if len(pdfs) == 1 else None
 
 
-def _attach_folder(bundle: ArticleBundle, xml_path: Path, files: list[Path]) -> None:
+def _attach_folder(bundle: ArticleBundle, xml_path: Path, files: list[Path], root: Path | None) -> None:
     """Fill pdf, licence and files of a bundle from the files of its (extracted) package folder."""
+    # a dangling link (or a loop) is no file; one that leads outside the input is not read
+    files = [p for p in files if p == xml_path or (p.is_file() and (_is_xml(p) or not _left_out(bundle, p, root)))]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf" and p.parent == xml_path.parent]
     bundle.pdf_path = _pick_article_pdf(pdfs, xml_path)
     for path in files:
@@ -419,6 +465,8 @@ def _attach_folder(bundle: ArticleBundle, xml_path: Path, files: list[Path]) -> 
 
 def _bundle_from_package(item: _Item, workdir: Path) -> ArticleBundle:
     archive = item.path
+    if _escapes(archive, item.root):
+        raise SourceError(_outside_input(archive), pmcid=item.pmcid)
     dest = _extract(archive, workdir)
     files = _all_files(dest)
     xmls = [p for p in files if p.name.lower().endswith(".nxml")] or [
@@ -438,7 +486,7 @@ def _bundle_from_package(item: _Item, workdir: Path) -> ArticleBundle:
     )
     if len(xmls) > 1:
         bundle.warnings.append(f"package has {len(xmls)} XML files; using {xml_path.name}")
-    _attach_folder(bundle, xml_path, files)
+    _attach_folder(bundle, xml_path, files, dest)
     return bundle
 
 
@@ -465,6 +513,8 @@ def _looks_like_xml(path: Path) -> bool:
 
 def _bundle_from_xml(item: _Item) -> ArticleBundle | None:
     path = item.path
+    if not item.explicit and _escapes(path, item.root):
+        raise SourceError(_outside_input(path), pmcid=item.pmcid)
     if not _looks_like_jats(path):
         # .nxml is JATS by definition, and a file that is not even XML is broken input: both are
         # reported. Other well-formed XML met while walking (inventories, listings) is not an article.
@@ -472,5 +522,5 @@ def _bundle_from_xml(item: _Item) -> ArticleBundle | None:
             raise SourceError(f"{path} is not a JATS article (no <article> element near the start)")
         return None
     bundle = ArticleBundle(source="xml", xml_path=path, pmcid=item.pmcid, version=item.version, origin=str(path))
-    _attach_folder(bundle, path, item.siblings)
+    _attach_folder(bundle, path, item.siblings, item.root)
     return bundle
