@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     # Images: refuse decompression bombs above this many pixels.
     max_image_pixels: int = Field(default=200_000_000, alias="FIGMINE_MAX_IMAGE_PIXELS")
+    # Image decodes in flight at once in one process (each holds at most ~0.3 GB: harvester/images.py).
+    image_decode_slots: int = Field(default=4, alias="FIGMINE_IMAGE_DECODE_SLOTS")
 
     # REST API (api/). Reads (lists, details, images, stats) need no key unless this is false;
     # harvests and exports always need an `X-API-Key`.

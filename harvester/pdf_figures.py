@@ -6,6 +6,11 @@ under figures), below as a fallback. A caption with no raster image near it gets
 cluster above it rendered (`page.get_pixmap(clip=..., dpi=150)`). The pipeline matches the results to
 the JATS figures by label and stores them with `source=pdf`.
 
+Memory: a 1 KB PDF may declare a 7,000-point page (234 megapixels at 150 dpi). The size of a render
+is computed from the region and the zoom before rendering, and the zoom lowered to keep it within
+`max_pixels`; an embedded image larger than that is rendered (bounded) instead of extracted, since
+extracting re-encodes it from its full pixels.
+
 Body text that merely starts with "Figure 2 shows ..." is told apart from a caption by what follows
 the number (".", ":", "|") or by the label's font (bold, or a face different from the body text);
 such weak candidates are used only for numbers no real caption was found for, and only when an image
@@ -15,6 +20,7 @@ sits right next to them.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +44,8 @@ BELOW_GAP_PT = 72.0  # captions above their figure sit close to it
 WEAK_GAP_PT = 30.0
 GROUP_GAP_PT = 14.0  # raster panels of one figure placed next to each other
 LABEL_MARGIN_PT = 24.0  # axis labels and panel letters around a vector drawing
+# Largest picture made from a PDF: 16 megapixels is a full A2 page at 150 dpi (48 MB as RGB).
+MAX_RENDER_PIXELS = 16_000_000
 
 
 class PdfError(Exception):
@@ -72,6 +80,7 @@ class _Raster:
     rect: pymupdf.Rect
     transform: tuple[float, ...]
     has_mask: bool
+    pixels: int = 0  # of the image itself (width × height as stored in the PDF)
 
 
 @dataclass
@@ -160,6 +169,7 @@ def _read_page(page: pymupdf.Page, index: int) -> _PageState:
                 rect=rect,
                 transform=tuple(info.get("transform") or ()),
                 has_mask=bool(info.get("has-mask")),
+                pixels=int(info.get("width") or 0) * int(info.get("height") or 0),
             )
         )
     return _PageState(index=index, page=page, captions=captions, rasters=rasters, text_blocks=text_blocks)
@@ -228,16 +238,33 @@ def _has_overlay_text(state: _PageState, rect: pymupdf.Rect) -> bool:
     return False
 
 
-def _render(page: pymupdf.Page, rect: pymupdf.Rect, dpi: int) -> tuple[bytes, int, int]:
-    pix = page.get_pixmap(clip=rect & page.rect, dpi=dpi, alpha=False)
+def render_zoom(rect: pymupdf.Rect, dpi: int, max_pixels: int) -> float:
+    """The zoom (pixels per point) that renders `rect` at `dpi`, lowered so that the pixmap holds at
+    most `max_pixels`: computed before rendering, the render never allocates more."""
+    zoom = dpi / 72.0
+    pixels = (rect.width * zoom + 1) * (rect.height * zoom + 1)  # MuPDF rounds the pixel box outwards
+    if pixels > max_pixels:
+        zoom *= math.sqrt(max_pixels / pixels)
+    return zoom
+
+
+def _render(page: pymupdf.Page, rect: pymupdf.Rect, dpi: int, max_pixels: int) -> tuple[bytes, int, int]:
+    clip = rect & page.rect
+    zoom = render_zoom(clip, dpi, max_pixels)
+    if zoom < dpi / 72.0:
+        log.info("page %d: region %s rendered at %.0f dpi, not %d (limit %d pixels)",
+                 page.number + 1, clip, zoom * 72, dpi, max_pixels)
+    pix = page.get_pixmap(clip=clip, matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     if pix.n - pix.alpha != 3:
         pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     return pix.tobytes("png"), pix.width, pix.height
 
 
-def _embedded(doc: pymupdf.Document, raster: _Raster) -> tuple[bytes, int, int, str] | None:
+def _embedded(doc: pymupdf.Document, raster: _Raster, max_pixels: int) -> tuple[bytes, int, int, str] | None:
     """The PDF's own image bytes when they show exactly what the page shows; None → render instead."""
     t = raster.transform
+    if raster.pixels > max_pixels:
+        return None
     if raster.has_mask or raster.xref <= 0 or len(t) != 6 or abs(t[1]) > 1e-6 or abs(t[2]) > 1e-6:
         return None
     if t[0] <= 0 or t[3] <= 0:  # flipped
@@ -287,6 +314,7 @@ def _figure_for(
     cap: _Caption,
     dpi: int,
     *,
+    max_pixels: int,
     max_above: float,
     max_below: float,
     vector: bool,
@@ -316,17 +344,17 @@ def _figure_for(
             region |= boxes[i]
         embedded = None
         if len(group) == 1 and not _has_overlay_text(state, region):
-            embedded = _embedded(doc, state.rasters[group[0]])
+            embedded = _embedded(doc, state.rasters[group[0]], max_pixels)
         if embedded is not None:
             data, width, height, ext = embedded
             return figure(region, data, width, height, ext, "embedded")
-        return figure(region, *_render(state.page, region, dpi), "png", "render")
+        return figure(region, *_render(state.page, region, dpi, max_pixels), "png", "render")
     if not vector:
         return None
     region = _vector_region(state, cap)
     if region is None:
         return None
-    return figure(region, *_render(state.page, region, dpi), "png", "render")
+    return figure(region, *_render(state.page, region, dpi, max_pixels), "png", "render")
 
 
 def _open(pdf: Path | str | bytes) -> pymupdf.Document:
@@ -355,8 +383,10 @@ def _open(pdf: Path | str | bytes) -> pymupdf.Document:
     return doc
 
 
-def extract_pdf_figures(pdf: Path | str | bytes, *, dpi: int = 150, max_pages: int | None = 200) -> list[PdfFigure]:
-    """Find numbered figures in a PDF; one PdfFigure per figure number, in page order.
+def extract_pdf_figures(pdf: Path | str | bytes, *, dpi: int = 150, max_pages: int | None = 200,
+                        max_pixels: int = MAX_RENDER_PIXELS) -> list[PdfFigure]:
+    """Find numbered figures in a PDF; one PdfFigure per figure number, in page order. No picture made
+    from it holds more than `max_pixels` (renders are made at a lower dpi where needed).
 
     Raises PdfError when the file cannot be opened; a page that cannot be read is skipped (logged).
     """
@@ -382,7 +412,8 @@ def extract_pdf_figures(pdf: Path | str | bytes, *, dpi: int = 150, max_pages: i
                     limits = (max_above, BELOW_GAP_PT) if strong else (WEAK_GAP_PT, WEAK_GAP_PT)
                     try:
                         fig = _figure_for(
-                            doc, state, cap, dpi, max_above=limits[0], max_below=limits[1], vector=strong
+                            doc, state, cap, dpi, max_pixels=max_pixels, max_above=limits[0], max_below=limits[1],
+                            vector=strong,
                         )
                     except Exception as exc:  # noqa: BLE001 - one bad figure must not lose the others
                         log.warning("page %d, %s: %s", state.index + 1, cap.text[:40], exc)

@@ -341,13 +341,15 @@ def _dominant(results: list[ModalityResult]) -> ModalityResult:
 
 
 def _picture(work: _Work, blobs: BlobStore | None):
-    """The figure's RGB picture (boxes are in its pixels), or None without a usable image."""
+    """The figure's RGB picture and the original pixels per picture pixel (boxes are in original pixels;
+    a very large figure comes decoded reduced), or None without a usable image."""
     if blobs is None or not work.image_key:
         return None
-    from harvester.images import load_image
+    from harvester.images import REDUCED_SIDE, load_image
 
     try:
-        return load_image(blobs.open(work.image_key), name=work.image_key).rgb
+        info = load_image(blobs.open(work.image_key), name=work.image_key, max_side=REDUCED_SIDE)
+        return info.rgb, info.scale
     except Exception as exc:  # noqa: BLE001 - the panels are still classified from their text
         log.warning("figure %s: image unusable for modality cues: %s", work.id, exc)
         return None
@@ -356,6 +358,8 @@ def _picture(work: _Work, blobs: BlobStore | None):
 def _crop(picture, box: tuple[int, int, int, int]):
     if picture is None:
         return None
+    picture, scale = picture
+    box = tuple(round(v / scale) for v in box)
     x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(picture.width, box[2]), min(picture.height, box[3])
     if x2 - x1 < 8 or y2 - y1 < 8:
         return None

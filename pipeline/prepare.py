@@ -13,7 +13,7 @@ from pathlib import Path
 
 from captions.modality import ModalityResult, PanelTexts, classify
 from captions.subcaptions import Subcaption, split_caption
-from harvester.images import ImageError, load_image
+from harvester.images import REDUCED_SIDE, ImageError, load_image
 from harvester.jats import parse_jats
 from harvester.licenses import normalise_license
 from harvester.media_match import match_graphic
@@ -190,7 +190,8 @@ class Preparer:
         if path.suffix.lower() not in RASTER_SUFFIXES:
             return FigureImage(href=href, file=name, error=f"not a raster image ({path.suffix or 'no extension'})")
         try:
-            info = load_image(path, max_pixels=self.max_image_pixels)
+            # only the size, hashes and pHash are kept: a very large image is decoded reduced
+            info = load_image(path, max_pixels=self.max_image_pixels, max_side=REDUCED_SIDE)
         except ImageError as exc:
             return FigureImage(href=href, file=name, error=str(exc))
         key = self.blobs.put_file(path)
@@ -223,7 +224,7 @@ class Preparer:
             if pdf_fig is None:
                 continue
             try:
-                info = load_image(pdf_fig.image_bytes, max_pixels=self.max_image_pixels)
+                info = load_image(pdf_fig.image_bytes, max_pixels=self.max_image_pixels, max_side=REDUCED_SIDE)
             except ImageError as exc:
                 figure.images.append(FigureImage(href=f"pdf:page{pdf_fig.page}", file=None, error=str(exc)))
                 continue

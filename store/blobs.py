@@ -71,6 +71,8 @@ class BlobStore(Protocol):
 
     def put_bytes(self, data: bytes, ext: str | None = None) -> str: ...
 
+    def put_derived(self, key: str, data: bytes) -> None: ...
+
     def open(self, key: str) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
@@ -144,6 +146,11 @@ class LocalBlobStore:
             with source.open("rb") as fh:
                 self._write_atomically(key, fh, digest)
         return key
+
+    def put_derived(self, key: str, data: bytes) -> None:
+        """Store bytes under a key derived from what they were made of (a thumbnail: its figure's
+        sha256 and size), not from their own sha256: found again without a lookup table."""
+        self._write_atomically(check_key(key), io.BytesIO(data), hashlib.sha256(data).hexdigest())
 
 
 class S3BlobStore:
@@ -241,6 +248,17 @@ class S3BlobStore:
         except (ClientError, BotoCoreError, OSError) as exc:
             raise BlobError(f"cannot upload {source} to {self.url(key)}: {exc}") from exc
         return key
+
+    def put_derived(self, key: str, data: bytes) -> None:
+        """As LocalBlobStore.put_derived."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._object_key(key), Body=data, ContentType=self._content_type(key)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise BlobError(f"cannot upload {self.url(key)}: {exc}") from exc
 
 
 def open_blob_store(url: str | Path, *, s3_endpoint: str | None = None) -> LocalBlobStore | S3BlobStore:

@@ -366,7 +366,8 @@ class Detector:
             scale = max(rgb_im.size) / WORK_MAX_SIDE
             rgb_im = rgb_im.resize((max(1, round(rgb_im.width / scale)), max(1, round(rgb_im.height / scale))),
                                    Image.BOX)
-            scale = info.width / rgb_im.width
+        scale = info.width / rgb_im.width  # a very large figure may come decoded reduced
+        info = replace(info, rgb=None)  # only the working copy is kept while the batch runs
         return _Work(name, info, np.asarray(rgb_im), scale, warnings=warnings, t0=t0)
 
     def _finish(self, w: _Work, dets: np.ndarray | None) -> Detection:
@@ -526,10 +527,10 @@ def _load(image: ImageInput, name: str, max_pixels: int | None) -> ImageInfo:
             image.save(buf, "PNG" if image.mode not in ("CMYK",) else "TIFF")
         except (OSError, ValueError) as exc:
             raise ImageError(f"cannot encode in-memory image {name} (mode {image.mode}): {exc}") from exc
-        return load_image(buf.getvalue(), max_pixels=max_pixels, name=name)
+        return load_image(buf.getvalue(), max_pixels=max_pixels, name=name, max_side=WORK_MAX_SIDE)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return load_image(bytes(image), max_pixels=max_pixels, name=name)
-    return load_image(Path(image), max_pixels=max_pixels, name=name)
+        return load_image(bytes(image), max_pixels=max_pixels, name=name, max_side=WORK_MAX_SIDE)
+    return load_image(Path(image), max_pixels=max_pixels, name=name, max_side=WORK_MAX_SIDE)
 
 
 def _to_original(p: Panel, scale: float, width: int, height: int) -> Panel:

@@ -7,7 +7,8 @@
   with the references to this figure highlighted, concept and modality chips. It renders the body of
   `GET /figures/{id}` itself, so whatever that route answers is what the page shows (fields it lacks
   are left out).
-- `GET /browse/figures/{id}/thumbnail?max_side=`: a JPEG no larger than `max_side` (ETag, cached).
+- `GET /browse/figures/{id}/thumbnail?max_side=`: a JPEG of the fixed size nearest to `max_side`
+  (api.images.THUMBNAIL_SIDES), made once and kept in the blob store (ETag, cached).
 
 Pages are not part of the OpenAPI document. Everything from the corpus is escaped by Jinja2's
 autoescaping (captions come from the internet), and pages carry a Content-Security-Policy that
@@ -37,8 +38,9 @@ from api.images import (
     ImageError,
     ThumbnailCache,
     etag_matches,
+    stored_thumbnail,
     thumbnail_etag,
-    thumbnail_jpeg,
+    thumbnail_side,
 )
 from api.pagination import decode_cursor, encode_cursor, query_hash
 from api.problems import Problem
@@ -378,20 +380,16 @@ def figure_thumbnail(request: Request, session: SessionDep, figure_id: FigureId,
         raise Problem(404, f"no figure {figure_id}")
     if not ref.image_key:
         raise Problem(404, f"figure {figure_id} has no stored image")
-    etag = thumbnail_etag(ref.sha256, ref.image_key, max_side)
+    side = thumbnail_side(max_side)
+    etag = thumbnail_etag(ref.sha256, ref.image_key, side)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    data = thumbnails.get(etag)
-    if data is None:
-        try:
-            original = request.app.state.blobs.open(ref.image_key)
-        except BlobError as exc:
-            raise Problem(404, f"the image of figure {figure_id} is missing from the blob store") from exc
-        try:
-            data = thumbnail_jpeg(original, max_side, name=ref.image_key)
-        except ImageError as exc:
-            raise Problem(404, f"the image of figure {figure_id} cannot be decoded: {exc}",
-                          title="Unusable image") from exc
-        thumbnails.put(etag, data)
+    try:
+        data = stored_thumbnail(request.app.state.blobs, ref.sha256, ref.image_key, side, thumbnails)
+    except BlobError as exc:
+        raise Problem(404, f"the image of figure {figure_id} is missing from the blob store") from exc
+    except ImageError as exc:
+        raise Problem(404, f"the image of figure {figure_id} cannot be decoded: {exc}",
+                      title="Unusable image") from exc
     return Response(content=data, media_type="image/jpeg", headers=headers)
