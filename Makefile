@@ -36,12 +36,15 @@ run: $(VENV)/.installed-run
 	@if [ "$(SERVE)" = 1 ]; then echo "serving http://$(HOST):$(PORT)/browse (Ctrl-C to stop)"; \
 	  $(BIN)/figmine serve --host $(HOST) --port $(PORT); fi
 
-# The browser test drives Debian's chromium (Playwright's Python client, no browser download):
-# installed here when missing (as root, or through sudo).
+# The browser test drives Debian's chromium (Playwright's Python client, no browser download) and the
+# no-outbound-traffic test records connections with strace: installed here when missing (as root, or
+# through sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+TEST_TOOLS := chromium strace
 
 test: $(VENV)/.installed-test
-	@command -v chromium >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+	@missing="$$(for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || echo $$t; done)"; \
+	  [ -z "$$missing" ] || ($(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing)
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

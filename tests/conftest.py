@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import figmine  # noqa: F401  (ONNX Runtime's telemetry off in the test process too, before a test imports pymupdf)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
