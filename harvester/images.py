@@ -278,6 +278,7 @@ def _decode_vips_reduced(data: bytes, label: str, side: int) -> tuple[Image.Imag
     CMYK profile applied, 16-bit scaled to 8; alpha composited on white here as _to_rgb does."""
     import pyvips
 
+    pyvips.cache_set_max(0)  # libvips' operation cache would keep recent inputs and pictures alive
     try:
         header = pyvips.Image.new_from_buffer(data, "", access="sequential")  # reads the header only
         orientation = int(header.get("orientation")) if header.get_typeof("orientation") else 1

@@ -242,9 +242,10 @@ def render_zoom(rect: pymupdf.Rect, dpi: int, max_pixels: int) -> float:
     """The zoom (pixels per point) that renders `rect` at `dpi`, lowered so that the pixmap holds at
     most `max_pixels`: computed before rendering, the render never allocates more."""
     zoom = dpi / 72.0
-    pixels = (rect.width * zoom + 1) * (rect.height * zoom + 1)  # MuPDF rounds the pixel box outwards
-    if pixels > max_pixels:
-        zoom *= math.sqrt(max_pixels / pixels)
+    w, h = rect.width, rect.height
+    if (w * zoom + 2) * (h * zoom + 2) > max_pixels:  # MuPDF rounds each edge outwards: < +2 a side
+        # the largest zoom with (w·z + 2)(h·z + 2) ≤ max_pixels
+        zoom = (math.sqrt((w + h) ** 2 + w * h * (max_pixels - 4)) - (w + h)) / (w * h)
     return zoom
 
 

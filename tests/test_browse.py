@@ -274,6 +274,39 @@ def test_gallery_thumbnails_are_small_cached_jpegs(client, corpus):
     assert client.get(f"/browse/figures/{no_image}/thumbnail").status_code == 404
 
 
+def test_thumbnails_snap_to_fixed_sizes_made_once_into_the_blob_store(client, corpus, monkeypatch):
+    import api.images as api_images
+    import api.routes.browse as browse_routes
+
+    with Session(corpus["engine"]) as s:
+        fid, w, h, sha, key = s.execute(
+            select(Figure.id, Figure.width, Figure.height, Figure.sha256, Figure.image_key)
+            .where(Figure.image_key.is_not(None)).order_by(Figure.width.desc()).limit(1)).one()
+    assert max(w, h) > 320
+    decodes: list[int] = []
+    real_load = api_images.load_image
+
+    def counting_load(*args, **kwargs):
+        decodes.append(kwargs["max_side"])
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(api_images, "load_image", counting_load)
+    monkeypatch.setattr(browse_routes, "thumbnails", api_images.ThumbnailCache())  # nothing made yet
+    answers = {side: client.get(f"/browse/figures/{fid}/thumbnail?max_side={side}") for side in (300, 320, 340, 150)}
+    assert all(r.status_code == 200 for r in answers.values())
+    assert len({answers[side].headers["etag"] for side in (300, 320, 340)}) == 1, "300 and 340 snap to 320"
+    assert answers[300].content == answers[340].content
+    assert max(Image.open(io.BytesIO(answers[320].content)).size) == 320
+    assert max(Image.open(io.BytesIO(answers[150].content)).size) == 160
+    assert decodes == [320, 160], "one decode per fixed size"
+    blobs = client.app.state.blobs
+    assert blobs.open(api_images.thumbnail_key(sha, key, 320)) == answers[320].content
+    # another process (an empty memory cache) serves them from the blob store without decoding
+    monkeypatch.setattr(browse_routes, "thumbnails", api_images.ThumbnailCache())
+    again = client.get(f"/browse/figures/{fid}/thumbnail?max_side=330")
+    assert again.content == answers[320].content and decodes == [320, 160]
+
+
 # -- the figure page ----------------------------------------------------------------------------
 def test_figure_page_draws_every_stored_panel_scaled_to_the_figure(client, corpus):
     fid = corpus["three"]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from harvester.images import load_image
-from harvester.pdf_figures import PdfError, PdfFigure, extract_pdf_figures
+from harvester.pdf_figures import MAX_RENDER_PIXELS, PdfError, PdfFigure, extract_pdf_figures, render_zoom
 
 PACKAGES = Path(__file__).parent / "fixtures" / "packages"
 
@@ -121,6 +121,52 @@ def test_built_pdf_raster_vector_and_caption_above() -> None:
     four = by_number["4"]
     assert (four.page, four.label) == (2, "Figure 4")
     assert Image.open(io.BytesIO(four.image_bytes)).getpixel((100, 100))[:3] == (30, 160, 30)
+
+
+def _big_page_pdf(side_pt: float) -> bytes:
+    """A ~1 KB PDF whose one page is `side_pt` points square: a bar chart over it, a caption under it."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=side_pt, height=side_pt)
+    shape = page.new_shape()
+    for x in range(100, int(side_pt) - 300, 500):
+        shape.draw_rect(pymupdf.Rect(x, 400 + x / 2, x + 240, side_pt - 200))
+    shape.draw_line((50, side_pt - 190), (side_pt - 50, side_pt - 190))
+    shape.finish(color=(0, 0, 0), fill=(0.2, 0.4, 0.8), width=2)
+    shape.commit()
+    page.insert_text((60, side_pt - 120), "Figure 1. A chart drawn over the whole page.", fontsize=24)
+    return doc.tobytes(garbage=4, deflate=True)
+
+
+def test_big_page_is_rendered_within_the_pixel_limit() -> None:
+    """The review's 1 KB PDF: at 150 dpi its figure would be 234 megapixels (1.6 GB rendering). The
+    size is computed from the region and the zoom first, and the zoom lowered to fit the limit."""
+    data = _big_page_pdf(7340)
+    assert len(data) < 4000
+    zoom = render_zoom(pymupdf.Rect(0, 0, 7340, 7340), 150, MAX_RENDER_PIXELS)
+    assert MAX_RENDER_PIXELS * 0.999 <= (7340 * zoom + 2) ** 2 <= MAX_RENDER_PIXELS
+    [figure] = extract_pdf_figures(data, max_pixels=3_000_000)
+    assert figure.method == "render" and figure.label == "Figure 1"
+    assert 2_900_000 <= figure.width * figure.height <= 3_000_000, (figure.width, figure.height)
+    x0, y0, x1, y1 = figure.bbox
+    assert x1 - x0 > 6000, "the chart spans the page"
+    assert figure.width / figure.height == pytest.approx((x1 - x0) / (y1 - y0), rel=0.01)
+    picture = Image.open(io.BytesIO(figure.image_bytes)).convert("RGB")
+    assert picture.size == (figure.width, figure.height)
+    assert (51, 102, 204) in {c for _, c in picture.getcolors(1 << 20)}, "the bars are drawn"
+
+
+def test_huge_embedded_image_is_rendered_not_extracted() -> None:
+    """Extracting an embedded image re-encodes it from all its pixels: past the limit the region is
+    rendered (bounded) instead."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_image(pymupdf.Rect(72, 72, 540, 540), stream=_png((200, 30, 30), size=(3000, 3000)))
+    page.insert_text((72, 560), "Figure 1. A raster figure stored at 9 megapixels.", fontsize=9)
+    data = doc.tobytes()
+    [small] = extract_pdf_figures(data, max_pixels=1_000_000)
+    assert small.method == "render" and small.width * small.height <= 1_000_000
+    [full] = extract_pdf_figures(data)
+    assert (full.method, full.width, full.height) == ("embedded", 3000, 3000), "under the limit: the PDF's own image"
 
 
 def test_pdf_without_figures() -> None:
