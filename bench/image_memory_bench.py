@@ -12,6 +12,7 @@ Inputs, generated into a temporary folder with libvips (which never holds them w
 Cases, each in a fresh Python process (peak RSS = `ru_maxrss` of that child, from `os.wait4`):
 - ingest of one image: `pipeline.prepare.Preparer._load`, what `figmine ingest` runs per figure file;
 - PDF figures: `Preparer._figures_from_pdf` (extraction + loading what it found), as ingest runs it;
+- detection: `Detector().detect` on the huge PNG (the detector warmed on one real figure first);
 - thumbnails: a real `figmine serve` (uvicorn) on loopback over a scratch PostgreSQL database whose
   one figure is `huge.png`; two concurrent requests (`max_side` 320 and 1600: the gallery and the
   figure page), then two more (300 and 1500). The server's RSS after start-up is given too.
@@ -81,17 +82,27 @@ def make_inputs(folder: Path) -> dict[str, Path]:
 def child(case: str, tree: str, path: str, scratch: str) -> None:
     """Runs in the measured process: imports from `tree`, does one case, prints a JSON line."""
     sys.path.insert(0, tree)
-    from pipeline.prepare import PreparedFigure, Preparer
+    import resource
+
     from harvester.records import ParsedFigure
+    from pipeline.prepare import PreparedFigure, Preparer
     from store.blobs import LocalBlobStore
 
     preparer = Preparer(LocalBlobStore(scratch), max_image_pixels=200_000_000)
-    import resource
+    if case == "detect":
+        from subfigure_detector.detect import Detector
+
+        detector = Detector()  # the shipped weights on ONNX Runtime, as `figmine detect` runs
+        detector.detect([ROOT / "tests" / "fixtures" / "compound-figures" / "gold-dev" / "images"
+                         / "oa_pkg__pmc2924383__pone.0012255.g004.jpg"])
 
     started = _vm_rss_mb(os.getpid())  # now, after the imports
     imports_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # importing peaks higher
     t0 = time.perf_counter()
-    if case == "pdf":
+    if case == "detect":
+        found = detector.detect([Path(path)])[0]
+        result = found.error or f"{found.width}x{found.height}, {len(found.panels)} panels"
+    elif case == "pdf":
         figure = PreparedFigure(parsed=ParsedFigure("f1", "Figure 1", None, "", None, []), images=[])
         warnings: list[str] = []
         preparer._figures_from_pdf(Path(path), [figure], warnings)
@@ -260,12 +271,16 @@ def main() -> None:
     ap.add_argument("--base", required=False, help="git revision of the code before (checked out as a worktree)")
     ap.add_argument("--only", help="cases whose names contain this")
     ap.add_argument("--child")
+    ap.add_argument("--make-inputs")
     ap.add_argument("--tree")
     ap.add_argument("--input")
     ap.add_argument("--scratch")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.tree, args.input, args.scratch)
+        return
+    if args.make_inputs:
+        print(json.dumps({name: str(path) for name, path in make_inputs(Path(args.make_inputs)).items()}))
         return
 
     from store.db import to_sqlalchemy_url
@@ -280,15 +295,20 @@ def main() -> None:
         trees.append((f"before ({args.base[:10]})", base_dir))
     try:
         t0 = time.perf_counter()
-        inputs = make_inputs(work)
+        # In a child: Linux hands a process's peak RSS on to the children it starts (exec keeps the
+        # larger of the two), so this process stays small and every measure starts from its ~50 MB.
+        made = subprocess.run([sys.executable, __file__, "--make-inputs", str(work)], check=True,
+                              capture_output=True, text=True)
+        inputs = {name: Path(path) for name, path in json.loads(made.stdout.splitlines()[-1]).items()}
         sizes = {name: path.stat().st_size for name, path in inputs.items()}
         print(f"inputs made in {time.perf_counter() - t0:.1f} s: "
               + ", ".join(f"{n} {s / 1024:.0f} KB" for n, s in sizes.items()), file=sys.stderr)
         cases = [
-            ("ingest: normal figure (PLoS JPEG, 1.0 Mpx)", "image", inputs["normal.jpg"]),
+            ("ingest: a real PLoS figure (JPEG, 0.4 Mpx)", "image", inputs["normal.jpg"]),
             ("ingest: 14,142² PNG", "image", inputs["huge.png"]),
             ("ingest: 14,142² baseline JPEG", "image", inputs["huge.jpg"]),
             ("ingest: PDF figures, 7,340-pt page", "pdf", inputs["bigpage.pdf"]),
+            ("detect: the 14,142² PNG (shipped weights, ONNX Runtime)", "detect", inputs["huge.png"]),
             ("serve: 2 + 2 concurrent thumbnails of the 14,142² PNG", "thumbnails", inputs["huge.png"]),
         ]
         rows = []

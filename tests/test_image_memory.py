@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 import api.images as api_images
 import harvester.images as images
 from harvester.images import REDUCED_SIDE, ImageError, load_image
-from store.blobs import LocalBlobStore
+from store.blobs import LocalBlobStore, S3BlobStore
+from support.s3_mirror import moto_endpoint, unique_bucket  # noqa: F401  (moto_endpoint: a fixture)
 
 PACKAGES = Path(__file__).parent / "fixtures" / "packages"
 HUGE = 14_142  # 200 megapixels: just under the default FIGMINE_MAX_IMAGE_PIXELS
@@ -184,6 +185,28 @@ def test_thumbnail_decoded_once_then_served_from_the_blob_store(tmp_path: Path, 
     blobs.path(key).unlink()
     assert api_images.stored_thumbnail(blobs, sha, key, side, api_images.ThumbnailCache()) == answers[0]
     assert decodes == [320]
+
+
+def test_thumbnails_kept_in_an_s3_blob_store(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same with figures on S3 (a moto server on loopback): the thumbnail is an object under its
+    derived key, served from there once the memory cache is gone."""
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    bucket = unique_bucket("figmine-blobs")
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    blobs = S3BlobStore(bucket, "figmine", endpoint_url=moto_endpoint)
+    name, data = next((n, d) for n, d in _package_figures() if n.endswith(".jpg"))
+    key = blobs.put_bytes(data, "jpg")
+    sha = hashlib.sha256(data).hexdigest()
+    made = api_images.stored_thumbnail(blobs, sha, key, 160, api_images.ThumbnailCache())
+    assert max(Image.open(io.BytesIO(made)).size) == 160
+    stored = api_images.thumbnail_key(sha, key, 160)
+    assert blobs.open(stored) == made
+    blobs.client.delete_object(Bucket=bucket, Key=f"figmine/{key}")  # the original is gone
+    assert api_images.stored_thumbnail(blobs, sha, key, 160, api_images.ThumbnailCache()) == made
 
 
 def test_huge_png_figure_ingests_with_its_original_size(figmine_env, tmp_path: Path, huge_png: bytes,
