@@ -1,4 +1,6 @@
-"""Alembic environment: the URL comes from the config (set by store.migrate) or from figmine's settings."""
+"""Alembic environment: store.migrate hands over its connection (in a transaction holding the
+migration lock) in `config.attributes["connection"]`; otherwise (the `alembic` command) the URL comes
+from the config or from figmine's settings."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:  # the caller's transaction: it commits, and its lock is held till then
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = create_engine(_url())
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)

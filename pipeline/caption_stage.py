@@ -21,7 +21,8 @@ batch. For each figure of a batch:
 Whatever goes wrong with one figure (a text the tagger cannot take, an undecodable image, a row the
 database refuses) is written to that figure's `annotation_error` and the batch goes on. A figure
 that was deleted (its article re-stored) or detected again while its batch was being worked on is
-left for the next run.
+left for the next run; one that another run (a second `figmine ingest`, another worker) annotated
+meanwhile is left as that run wrote it. Both are decided under the figure's row lock.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class AnnotateSummary:
     panels: int = 0  # panels given a modality
     citance_links: int = 0  # citance ↔ panel links stored
     errors: int = 0
-    skipped: int = 0  # deleted or detected again meanwhile: left for the next run
+    skipped: int = 0  # deleted or detected again meanwhile (left for the next run), or annotated by another run
     failures: list[tuple[int, str]] = field(default_factory=list)  # (figure id, reason), the first ones
     seconds: float = 0.0
 
@@ -111,6 +112,7 @@ class _Work:
     caption: str
     image_key: str | None
     detected_at: datetime | None
+    annotated_at: datetime | None
     panels: list[_Panel] = field(default_factory=list)
     subcaptions: list[_Sub] = field(default_factory=list)
     citances: list[_Cited] = field(default_factory=list)
@@ -182,13 +184,13 @@ def _ids(ids: list[int]):
 
 
 def _load_batch(session: Session, after_id: int, size: int, article_ids: list[int] | None) -> list[_Work]:
-    stmt = select(Figure.id, Figure.caption_text, Figure.image_key, Figure.detected_at).where(
+    stmt = select(Figure.id, Figure.caption_text, Figure.image_key, Figure.detected_at, Figure.annotated_at).where(
         pending_condition(), Figure.id > after_id
     )
     if article_ids is not None:
         stmt = stmt.where(Figure.article_id == _ids(article_ids))
     rows = session.execute(stmt.order_by(Figure.id).limit(size)).all()
-    works = {r.id: _Work(r.id, r.caption_text or "", r.image_key, r.detected_at) for r in rows}
+    works = {r.id: _Work(r.id, r.caption_text or "", r.image_key, r.detected_at, r.annotated_at) for r in rows}
     if not works:
         return []
     ids = list(works)
@@ -379,12 +381,13 @@ def _store(session: Session, works: list[_Work], results: dict[int, _Result], su
     modality_ids = ensure_taxonomy(session)
     concept_ids = _concept_ids(session, [c for r in results.values() for c in r.concepts.values()])
     now = datetime.now(timezone.utc)
-    current = dict(session.execute(
-        select(Figure.id, Figure.detected_at).where(Figure.id == _ids([w.id for w in works]))
+    current = {r.id: (r.detected_at, r.annotated_at) for r in session.execute(
+        select(Figure.id, Figure.detected_at, Figure.annotated_at).where(Figure.id == _ids([w.id for w in works]))
         .order_by(Figure.id).with_for_update()
-    ).all())
-    # deleted (article stored again), or detected again: its panels are not the ones read; next run
-    ready = [w for w in works if w.id in current and current[w.id] == w.detected_at]
+    )}
+    # deleted (article stored again), or detected again: its panels are not the ones read (next run);
+    # annotated by another run since it was read: that run's rows stand
+    ready = [w for w in works if current.get(w.id) == (w.detected_at, w.annotated_at)]
     summary.skipped += len(works) - len(ready)
     stored: set[int] = set()
     try:

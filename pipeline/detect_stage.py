@@ -8,6 +8,13 @@ agree; otherwise the subcaptions stay unaligned (their flag says so).
 `article_ids` / `figure_ids` scope a call to those figures (a worker's task handles exactly the
 articles it was sent); a figure already detected is never detected again, so a task run twice does
 nothing the second time.
+
+Detectors running at the same time (two `figmine ingest`, several workers) share the work: a batch's
+figure rows stay locked from the moment they are picked until their panels are committed, and
+another detector passes over locked rows (`SKIP LOCKED`), so no figure's panels are stored twice (the
+unique key on figure and ordinal would refuse that anyway). Only when every pending figure is locked
+does a detector wait for the locks; what is still pending then (rows the caption stage had locked)
+it takes, so no figure is left behind by both.
 """
 
 from __future__ import annotations
@@ -60,25 +67,22 @@ def detect_pending(
     summary = DetectSummary()
     scope = pending_figures(article_ids=article_ids, figure_ids=figure_ids)
     while limit is None or summary.figures < limit:
-        with sessions() as session:
-            rows = session.execute(
-                select(Figure.id, Figure.image_key)
-                .where(*scope)
-                .order_by(Figure.id)
-                .limit(batch_size if limit is None else min(batch_size, limit - summary.figures))
-            ).all()
-        if not rows:
-            break
-        images: list[bytes | None] = []
-        for row in rows:
-            try:
-                images.append(blobs.open(row.image_key))
-            except Exception as exc:  # noqa: BLE001 - a missing blob costs only its figure
-                log.warning("figure %s: image blob unreadable: %s", row.id, exc)
-                images.append(None)
-        readable = [img for img in images if img is not None]
-        detections = iter(detector.detect(readable)) if readable else iter(())
-        with sessions.begin() as session:
+        size = batch_size if limit is None else min(batch_size, limit - summary.figures)
+        pick = select(Figure.id, Figure.image_key).where(*scope).order_by(Figure.id).limit(size)
+        with sessions.begin() as session:  # the batch's rows stay locked until its panels are committed
+            rows = (session.execute(pick.with_for_update(of=Figure, skip_locked=True)).all()
+                    or session.execute(pick.with_for_update(of=Figure)).all())
+            if not rows:
+                break
+            images: list[bytes | None] = []
+            for row in rows:
+                try:
+                    images.append(blobs.open(row.image_key))
+                except Exception as exc:  # noqa: BLE001 - a missing blob costs only its figure
+                    log.warning("figure %s: image blob unreadable: %s", row.id, exc)
+                    images.append(None)
+            readable = [img for img in images if img is not None]
+            detections = iter(detector.detect(readable)) if readable else iter(())
             for row, image in zip(rows, images):
                 detection = next(detections) if image is not None else None
                 _store(session, row.id, detection, summary)

@@ -200,6 +200,8 @@ class Subfigure(Base):
     """One panel of a figure, as the detector found it (box in original pixels)."""
 
     __tablename__ = "subfigures"
+    # one row per panel: two detectors racing on a figure cannot both store its panels
+    __table_args__ = (UniqueConstraint("figure_id", "ordinal", name="uq_subfigures_figure_ordinal"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     figure_id: Mapped[int] = mapped_column(ForeignKey("figures.id", ondelete="CASCADE"), index=True)
