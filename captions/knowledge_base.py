@@ -51,6 +51,8 @@ import captions.spacy_without_torch  # noqa: F401  (before spaCy)
 from scispacy.candidate_generation import LinkerPaths
 from scispacy.linking_utils import Entity
 
+from figmine.disk_full import writing
+
 __all__ = [
     "KB_NAME",
     "KnowledgeBaseFiles",
@@ -425,13 +427,17 @@ def build_knowledge_base_from(entities: list[Entity], cache_dir: Path, name: str
 def _build_into(files: KnowledgeBaseFiles, entities: list[Entity]) -> KnowledgeBaseFiles:
     from captions.tfidf_index import build_tfidf_ann_index
 
-    files.directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=files.directory.name + ".tmp-", dir=files.directory.parent))
+    with writing(files.directory):
+        files.directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=files.directory.name + ".tmp-", dir=files.directory.parent))
     try:
-        write_entities(entities, tmp / "kb.jsonl")
-        aliases = sorted({a for e in entities for a in (*e.aliases, e.canonical_name)})
-        build_tfidf_ann_index(aliases, tmp)
-        (tmp / "SOURCE").write_text(f"{files.key}\n")
+        # a full disk: DiskFull naming the KB folder (nmslib's own error does not say why); inside the
+        # clean-up, which frees the space writing() looks at
+        with writing(files.directory):
+            write_entities(entities, tmp / "kb.jsonl")
+            aliases = sorted({a for e in entities for a in (*e.aliases, e.canonical_name)})
+            build_tfidf_ann_index(aliases, tmp)
+            (tmp / "SOURCE").write_text(f"{files.key}\n")
         try:
             os.rename(tmp, files.directory)
         except OSError:

@@ -32,6 +32,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from figmine.disk_full import report_disk_full
+
+    report_disk_full()  # a full disk ends any command with one line, not a traceback
 
 
 def _split_ids(values: list[str] | None, extra: list[str] | None = None) -> list[str]:

@@ -2,8 +2,8 @@
 
 Key = `sha256[:2]/sha256[2:4]/<sha256>.<ext>`: the same bytes always get the same key, so storing is
 idempotent and duplicates across articles cost nothing. Two back-ends behind one protocol: a local
-folder (atomic writes: temp file in the target folder, then `os.replace`) and S3 (skip the upload when
-`head_object` finds the key).
+folder (atomic writes: temp file in the target folder, then `os.replace`; a full disk is a `DiskFull`
+naming the blob) and S3 (skip the upload when `head_object` finds the key).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from figmine.disk_full import writing
 
 _CHUNK = 1 << 20
 _KEY_RE = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})(?:\.([a-z0-9]{1,16}))?$")
@@ -108,25 +110,26 @@ class LocalBlobStore:
 
     def _write_atomically(self, key: str, source: BinaryIO, expected_sha: str) -> None:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder as the target: os.replace is atomic there, readers never see half a file,
-        # and two writers of the same content both end with the same complete file.
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        try:
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
-                for chunk in iter(lambda: source.read(_CHUNK), b""):
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if h.hexdigest() != expected_sha:
-                raise BlobError(f"content changed while storing {key}: sha256 is now {h.hexdigest()}")
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with writing(target):  # a full disk: DiskFull naming the blob, not a bare ENOSPC
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Same folder as the target: os.replace is atomic there, readers never see half a file,
+            # and two writers of the same content both end with the same complete file.
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            try:
+                h = hashlib.sha256()
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in iter(lambda: source.read(_CHUNK), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if h.hexdigest() != expected_sha:
+                    raise BlobError(f"content changed while storing {key}: sha256 is now {h.hexdigest()}")
+                os.chmod(tmp_name, 0o644)
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
 
     def put_bytes(self, data: bytes, ext: str | None = None) -> str:
         digest = hashlib.sha256(data).hexdigest()

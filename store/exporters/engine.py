@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from figmine.disk_full import as_disk_full
 from store.blobs import BlobStore, LocalBlobStore
 from store.exporters.dedup import Dedup, Deduplicator
 from store.exporters.manifest import build_manifest, write_manifest
@@ -270,6 +271,7 @@ def _run(spec: ExportSpec, session_factory, blobs: BlobStore, out: Path, export_
         if on_progress:
             on_progress(final)
     except BaseException as exc:
+        exc = as_disk_full(exc, layout.root)  # before abort() frees the space it looks at
         writer.abort()
         layout.manifest.with_name(layout.manifest.name + ".part").unlink(missing_ok=True)
         _remove_empty(layout.images, created_images)
