@@ -90,14 +90,17 @@ def test_list_items_table_footnotes_and_quotes_count_as_text() -> None:
     assert [c.text for c in citances(body)] == ["Item cites Fig. 1.", "Foot cites Fig. 3.", "Quote cites Fig. 4."]
 
 
-def test_captions_abstracts_titles_and_back_matter_are_not_text() -> None:
-    body = (
-        f"<sec><title>About {xref('F1', 'Fig. 1')}</title><p>Plain.</p>"
-        f"<fig id='X1'><caption><p>Compare {xref('F2', 'Fig. 2')}.</p></caption></fig></sec>"
-    )
+def test_abstracts_section_titles_and_back_matter_are_not_text() -> None:
+    body = f"<sec><title>About {xref('F1', 'Fig. 1')}</title><p>Plain.</p></sec>"
     front = f"<article-meta><abstract><p>Abstract cites {xref('F3', 'Fig. 3')}.</p></abstract></article-meta>"
     back = f"<fn-group><fn><p>Note cites {xref('F4', 'Fig. 4')}.</p></fn></fn-group>"
     assert citances(body, front=front, back=back) == []
+
+
+def test_another_figures_caption_is_text() -> None:
+    # (this test asserted that captions are never text; issue 11 item 13 made them citances)
+    body = f"<sec><title>S</title><fig id='X1'><caption><p>Compare {xref('F2', 'Fig. 2')}.</p></caption></fig></sec>"
+    assert [(c.text, c.section, c.figure_ids) for c in citances(body)] == [("Compare Fig. 2.", "Figure", ["F2"])]
 
 
 def test_appendices_and_sub_articles_count_as_text() -> None:

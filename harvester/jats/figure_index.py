@@ -13,8 +13,9 @@ import re
 
 from harvester.jats.figures import FigureEntry
 
-_LABEL_NUMBER = re.compile(r"^(.*?)(?:(?<![A-Za-z])([Ss]))?(\d+)\D*$")
-_ID_NUMBER = re.compile(r"^(.*?)(\d+)$")
+# numbers of at most 9 digits: int() refuses 4,300 digits, and no figure is numbered beyond
+_LABEL_NUMBER = re.compile(r"^(.*?)(?:(?<![A-Za-z])([Ss]))?(?<!\d)(\d{1,9})\D*$")
+_ID_NUMBER = re.compile(r"^(.*?)(?<!\d)(\d{1,9})$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _MAX_RANGE = 60  # a longer "range" is a mis-parse, not a citation
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from harvester.jats.encoding import clean_controls, strip_controls_markup
 from harvester.jats.text import CAPTION_SKIP, TITLE_SKIP, clean_text, squash
 from harvester.records import ParsedFigure
 
@@ -112,12 +113,17 @@ def _figure(el: etree._Element, context: str, parent: str | None) -> ParsedFigur
     if not hrefs:
         hrefs = graphic_hrefs(el)
     # labels lose a trailing "." or ":" ("Figure 1." -> "Figure 1")
-    label = _leaf_text(label_el, TITLE_SKIP).rstrip(" .:") or None
+    label = clean_controls(_leaf_text(label_el, TITLE_SKIP)).rstrip(" .:") or None
     caption_title = caption_text = caption_xml = None
     if caption is not None:
         caption_title = _leaf_text(caption.find("title"), CAPTION_SKIP) or None
         caption_xml = etree.tostring(caption, encoding="unicode", with_tail=False)
         caption_text = clean_text(caption, skip=CAPTION_SKIP, xml=caption_xml)
+        if not caption_text.isprintable():  # control characters (C1, DEL) are no text
+            clean = clean_controls(caption_text)
+            if clean != caption_text:
+                caption_text, caption_title = clean, clean_controls(caption_title)
+                caption_xml = strip_controls_markup(caption_xml)
     return ParsedFigure(
         jats_id=el.get("id"),
         label=label,
@@ -138,7 +144,7 @@ def _leaf_text(el: etree._Element | None, skip: frozenset[str]) -> str:
 
 
 def _add_href(hrefs: list[str], graphic: etree._Element) -> None:
-    href = (graphic.get(XLINK_HREF) or graphic.get("href") or "").strip()
+    href = clean_controls((graphic.get(XLINK_HREF) or graphic.get("href") or "").strip())
     if href and href not in hrefs:
         hrefs.append(href)
 

@@ -8,6 +8,7 @@ from datetime import date as Date
 
 from lxml import etree
 
+from harvester.jats.encoding import clean_controls
 from harvester.jats.text import TITLE_SKIP, clean_text
 from harvester.licenses import normalise_license
 
@@ -45,14 +46,14 @@ def normalise_pmcid(value: str | None) -> str | None:
 
 def extract_metadata(article: etree._Element) -> ArticleMetadata:
     """Metadata of one `<article>`; every field None when `<front>` lacks it."""
-    meta = ArticleMetadata(article_type=article.get("article-type") or None)
+    meta = ArticleMetadata(article_type=clean_controls(article.get("article-type")) or None)
     front = article.find("front")
     if front is None:
         return meta
     article_meta = front.find("article-meta")
     journal_meta = front.find("journal-meta")
     if journal_meta is not None:
-        meta.journal = _journal(journal_meta)
+        meta.journal = clean_controls(_journal(journal_meta)) or None
     if article_meta is None:
         return meta
     ids: dict[str, str] = {}
@@ -62,16 +63,18 @@ def extract_metadata(article: etree._Element) -> ArticleMetadata:
         if value and kind not in ids:
             ids[kind] = value
     meta.pmcid = normalise_pmcid(ids.get("pmcid") or ids.get("pmc") or ids.get("pmcaid"))
-    meta.pmid = ids.get("pmid")
+    meta.pmid = clean_controls(ids.get("pmid")) or None
     if ids.get("doi"):
-        meta.doi = _DOI_PREFIX.sub("", ids["doi"]).strip() or None
+        meta.doi = clean_controls(_DOI_PREFIX.sub("", ids["doi"]).strip()) or None
     title_group = article_meta.find("title-group")
     if title_group is not None:
-        meta.title = clean_text(title_group.find("article-title"), skip=TITLE_SKIP) or None
+        meta.title = clean_controls(clean_text(title_group.find("article-title"), skip=TITLE_SKIP)) or None
     meta.year, meta.pub_date = _pub_date(article_meta)
     version = (article_meta.findtext("article-version") or "").strip()
-    meta.version = int(version) if version.isdigit() and len(version) < 6 else None
-    meta.license_code, meta.license_url = _license(article_meta)
+    # isdecimal, not isdigit: int() refuses "²"
+    meta.version = int(version) if version.isdecimal() and version.isascii() and len(version) < 6 else None
+    meta.license_code, license_url = _license(article_meta)
+    meta.license_url = clean_controls(license_url)
     return meta
 
 
@@ -114,7 +117,7 @@ def _pub_date(article_meta: etree._Element) -> tuple[int | None, Date | None]:
 
 def _date_part(date: etree._Element, name: str) -> int | None:
     text = (date.findtext(name) or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 2 and int(text) else None
+    return int(text) if text.isdecimal() and text.isascii() and len(text) <= 2 and int(text) else None
 
 
 def _date_year(date: etree._Element) -> int | None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 # a figure number, optionally supplementary ("S2"); "2.1" yields 2 only
-_NUM = re.compile(r"(?<![\d.])(?:(?<![A-Za-z])([Ss]))?(\d+)(?!\d)")
+# (at most 9 digits: int() refuses 4,300, and a longer run is no figure number)
+_NUM = re.compile(r"(?<![\d.])(?:(?<![A-Za-z])([Ss]))?(\d{1,9})(?!\d)")
 # one panel letter with optional primes or roman sub-panel (after upper-case letters only); a
 # letter followed by a digit is a figure number ("S2"), not a panel
 _ITEM = re.compile(r"([A-Za-z])([′'’″‴]*)([ivx]{1,4})?(?![A-Za-z0-9])")
@@ -54,7 +55,7 @@ class FigureMention:
 # the common reference: one number, at most one panel letter, then ")", ".", ";" or nothing; or
 # eLife's "Figure 7—figure supplement 1A", where the grammar drops the qualified number anyway
 _PLAIN_REFERENCE = re.compile(
-    r"(?:[A-Za-z. ]*?\d+—figure supplement |[A-Za-z. ]*?(?<![A-Za-z\d]))([Ss]?)(\d+)([A-Za-z]?)"
+    r"(?:[A-Za-z. ]*?\d+—figure supplement |[A-Za-z. ]*?(?<![A-Za-z\d]))([Ss]?)(\d{1,9})([A-Za-z]?)"
 )
 
 

@@ -13,6 +13,10 @@ captions) is serialised by libxml2 and its tags stripped with one regex (C speed
 paragraphs are its direct children and it is serialised anyway (captions), libxml2 writes each
 child's text; one holding anything that needs a decision (formulas, lists, skipped elements,
 entity references) is walked element by element in Python.
+
+Control characters are no text: `flatten_block` drops them (`TextBuilder`), and the callers that
+keep a `clean_text` pass it through `encoding.clean_controls` (a no-op for printable text), so no
+C0/C1 control character reaches a caption, title, label, section or citance.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
-from html.entities import name2codepoint
 
 from lxml import etree
 
+from harvester.jats.encoding import strip_controls
+from harvester.jats.repair import ENTITY_CHARS
 from harvester.jats.secure_xml import MATHML_NS
+
 
 def squash(text: str) -> str:
     """Whitespace runs collapsed to one space, ends trimmed (str.split is C-fast; re's \\s+ is not)."""
     return " ".join(text.split())
-_ENTITY_CHARS = {name: chr(cp) for name, cp in name2codepoint.items()}
+
 
 MML_MATH = MATHML_NS + "math"
 _MML_SKIP = frozenset({MATHML_NS + "annotation", MATHML_NS + "annotation-xml", "annotation", "annotation-xml"})
@@ -81,6 +87,8 @@ class TextBuilder:
         # most pieces need no normalisation; isprintable() is False for any whitespace but " "
         if "  " in text or not text.isprintable():
             core = " ".join(text.split())
+            if not core.isprintable():
+                core = strip_controls(core)
             lead = " " if text[0].isspace() else ""
             text = lead + core + (" " if core and text[-1].isspace() else "")
         if not text:
@@ -110,7 +118,7 @@ class TextBuilder:
 
 def entity_text(el: etree._Element) -> str:
     """Text of an unexpanded entity reference: HTML named characters only (never a SYSTEM entity)."""
-    return _ENTITY_CHARS.get(el.name, "")
+    return ENTITY_CHARS.get(el.name, "")
 
 
 # --- serialised fast path ---------------------------------------------------------------------

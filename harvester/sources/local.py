@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from harvester.jats.encoding import sniff_jats
 from harvester.licenses import normalise_license
 from harvester.records import ArticleBundle, SourceError
 from harvester.sources.pmc_metadata import MAX_METADATA_BYTES, PmcMetadata, S3Object, parse_metadata
@@ -496,10 +497,10 @@ def _bundle_from_package(item: _Item, workdir: Path) -> ArticleBundle:
 def _looks_like_jats(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES).lower()
+            head = fh.read(_SNIFF_BYTES)
     except OSError:
         return False
-    return b"<article" in head or b"<pmc-articleset" in head
+    return sniff_jats(head).has_article  # UTF-16 too
 
 
 def _looks_like_xml(path: Path) -> bool:
@@ -508,7 +509,7 @@ def _looks_like_xml(path: Path) -> bool:
             head = fh.read(1024)
     except OSError:
         return False
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    return sniff_jats(head).is_xml
 
 
 def _bundle_from_xml(item: _Item) -> ArticleBundle | None:

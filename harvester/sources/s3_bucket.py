@@ -50,6 +50,7 @@ from botocore.exceptions import (
 
 from figmine.settings import Settings, get_settings
 from harvester.http import USER_AGENT, RetryPolicy, retrying
+from harvester.jats.encoding import sniff_jats
 from harvester.records import ArticleBundle, SourceError
 from harvester.sources.pmc_metadata import (
     VERSIONED_PREFIX_RE,
@@ -92,17 +93,11 @@ def _as_utc(value: date | datetime) -> datetime:
 
 def _looks_like_jats(path: Path) -> str | None:
     """Why the file is not article XML, or None. Cheap sniff only: malformed-but-recoverable XML is the
-    parser's business (it records a warning), a PDF or an HTML error page saved as .xml is ours."""
+    parser's business (it repairs it or records the loss), a PDF or an HTML error page saved as .xml is ours;
+    UTF-16 is read (harvester.jats.encoding.sniff_jats)."""
     with open(path, "rb") as fh:
         head = fh.read(65536)
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text:
-        return "the file is empty"
-    if not text.startswith(b"<"):
-        return f"it does not start with '<' (starts with {text[:16]!r})"
-    if b"<article" not in head and b"<pmc-articleset" not in head:
-        return "no <article> element in its first 64 KiB"
-    return None
+    return sniff_jats(head).reason  # UTF-16 too
 
 
 class S3BucketSource:
