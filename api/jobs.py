@@ -1,4 +1,4 @@
-"""Background jobs of the API: harvests (the runner code of `figmine harvest`) and exports.
+"""Background jobs of the API: harvests (the front door `figmine harvest` uses too) and exports.
 
 A POST records the job (a `harvest_runs` / `exports` row) and returns at once; the work runs on a
 daemon thread of this process, at most `FIGMINE_API_JOB_WORKERS` at a time (the others wait for a
@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import update
@@ -97,104 +96,19 @@ class JobRunner:
 
 
 # -- harvests ----------------------------------------------------------------------------------
-@dataclass
-class HarvestPlan:
-    ids: list[str]
-    params: dict
-    total: int | None
-
-
-def plan_harvest(req: HarvestRequest) -> HarvestPlan:
-    """Check a harvest request the way the CLI does; a Problem (422) says what is wrong."""
-    from harvester.discovery import classify_id
-
-    ids: list[str] = []
-    bad: list[str] = []
-    for value in [*req.pmcid, *req.pmid, *req.doi]:
-        for part in value.replace(",", " ").split():
-            try:
-                classify_id(part)
-                ids.append(part)
-            except ValueError:
-                bad.append(part)
-    if bad:
-        raise Problem(422, f"not a PMCID, PMID or DOI: {', '.join(bad[:10])}", title="Invalid identifiers")
-    if not ids and not req.query and not req.since:
-        raise Problem(422, "give pmcid/pmid/doi, query or since", title="Nothing to harvest")
-    since = req.since.isoformat() if req.since else None
-    params = {"command": "harvest", "via": "api", "ids": ids, "query": req.query, "since": since,
-              "limit": req.limit, "license": req.license}
-    total = min(len(ids), req.limit or len(ids)) if ids and not req.query and not req.since else None
-    return HarvestPlan(ids, params, total)
-
-
-def build_runner(settings: Settings, sessions: sessionmaker[Session], license_filter: str, concurrency: int | None):
-    from pipeline.runner import HarvestRunner
-
-    return HarvestRunner.from_settings(settings, sessions, license_filter=license_filter, concurrency=concurrency)
-
-
 def start_harvest(req: HarvestRequest, settings: Settings, sessions: sessionmaker[Session],
                   jobs: JobRunner) -> int:
-    """Record the run and start it on a background thread; returns the run id."""
-    plan = plan_harvest(req)
-    runner = build_runner(settings, sessions, req.license, req.concurrency)
-    run_id = runner.start_run(plan.params)
-
-    def job() -> None:
-        from harvester.discovery import discover
-        from pipeline.harvest import RemoteFetcher
-
-        try:
-            fetcher = RemoteFetcher(sessions, license_filter=req.license, use_europepmc=settings.use_europepmc)
-            refs = discover(ids=plan.ids or None, query=req.query, since=req.since, limit=req.limit,
-                            source=fetcher.s3)
-        except Exception as exc:
-            _fail_run(sessions, run_id, f"{type(exc).__name__}: {exc}")
-            raise
-        if settings.broker_url:
-            from workers.celery_app import dispatch_harvest
-            from workers.progress import later_stages
-
-            try:  # the workers finish the run; discovery errors fail it here
-                dispatch_harvest(run_id, refs, license_filter=req.license, follow=later_stages(True))
-            except Exception as exc:
-                _fail_run(sessions, run_id, f"{type(exc).__name__}: {exc}")
-                raise
-            return
-        from workers.local_pool import harvest_on_pool
-
-        # the runner marks the run finished, or failed with the reason (discovery errors included)
-        summary = harvest_on_pool(runner, refs, plan.params, license_filter=req.license, total=plan.total,
-                                  run_id=run_id)
-        if summary.done:  # something new was stored
-            _caption_stage(settings, sessions, run_id)
-
-    jobs.submit("harvest", run_id, job)
-    return run_id
-
-
-def _caption_stage(settings: Settings, sessions: sessionmaker[Session], run_id: int) -> None:
-    """Concepts, panel citances and panel modalities of the figures not annotated yet
-    (pipeline.caption_stage). A failure here is logged; the harvest itself has succeeded."""
-    from pipeline.caption_stage import annotate_pending
-    from store.blobs import open_blob_store
+    """Record the run and start it on a background thread (pipeline.harvest.Harvest, the front door
+    `figmine harvest` uses too); returns the run id. A Problem (422) says what is wrong with `req`."""
+    from pipeline.harvest import Harvest, HarvestPlanError
 
     try:
-        summary = annotate_pending(sessions, open_blob_store(settings.blob_location))
-    except Exception:  # noqa: BLE001
-        log.exception("harvest %d: caption stage failed", run_id, extra={"job": "harvest", "job_id": run_id})
-        return
-    log.info("harvest %d: annotated %d figures (%d concept mentions, %d errors)", run_id, summary.figures,
-             summary.mentions, summary.errors, extra={"job": "harvest", "job_id": run_id})
-
-
-def _fail_run(sessions: sessionmaker[Session], run_id: int, error: str) -> None:
-    with sessions.begin() as session:
-        session.execute(
-            update(HarvestRun).where(HarvestRun.id == run_id)
-            .values(status="failed", error=error[:4000], finished_at=datetime.now(timezone.utc))
-        )
+        harvest = Harvest(req, settings=settings, sessions=sessions, via="api")
+    except HarvestPlanError as exc:
+        raise Problem(422, str(exc), title=exc.title) from exc
+    # with a broker the workers finish the run (and its later stages); without, this thread does
+    jobs.submit("harvest", harvest.run_id, lambda: harvest.run(wait=False))
+    return harvest.run_id
 
 
 # -- exports -----------------------------------------------------------------------------------

@@ -434,23 +434,12 @@ def get_harvest(session: Session, run_id: int) -> tuple[HarvestRun, list[Any]] |
     if run is None:
         return None
     errors = session.execute(
-        select(HarvestItem.item, HarvestItem.reason, HarvestItem.created_at)
-        .where(HarvestItem.run_id == run_id, HarvestItem.status == "failed")
+        select(HarvestItem.item, HarvestItem.status, HarvestItem.reason, HarvestItem.created_at)
+        .where(HarvestItem.run_id == run_id, HarvestItem.status.in_(("failed", "partial")))
         .order_by(HarvestItem.id.desc())
         .limit(RECENT_ERRORS)
     ).all()
     return run, errors
-
-
-def harvest_processed(session: Session, run_id: int) -> dict[str, int]:
-    """Item counts by status so far (the run row itself is flushed every few seconds)."""
-    rows = session.execute(
-        select(HarvestItem.status, func.count()).where(HarvestItem.run_id == run_id).group_by(HarvestItem.status)
-    ).all()
-    counts: dict[str, int] = defaultdict(int)
-    for status, n in rows:
-        counts[status] += n
-    return dict(counts)
 
 
 def get_export(session: Session, export_id: int) -> Export | None:

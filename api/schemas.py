@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from figmine.fields import SafeStr, ShortStr  # noqa: F401 - SafeStr: re-exported for the routes
+from pipeline.harvest import HarvestOptions
 
 T = TypeVar("T")
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it at the edge instead of failing in the driver
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-SafeStr = Annotated[str, AfterValidator(_no_nul)]
-ShortStr = Annotated[str, AfterValidator(_no_nul), Field(max_length=500)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -218,19 +210,8 @@ class Stats(BaseModel):
 
 
 # -- jobs --------------------------------------------------------------------------------------
-class HarvestRequest(BaseModel):
-    """The options of `figmine harvest`, as JSON."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pmcid: list[ShortStr] = Field(default_factory=list, max_length=10_000)
-    pmid: list[ShortStr] = Field(default_factory=list, max_length=10_000)
-    doi: list[ShortStr] = Field(default_factory=list, max_length=10_000)
-    query: ShortStr | None = Field(default=None, description="E-utilities search on PMC (open access only)")
-    since: date | None = Field(default=None, description="Articles changed since this date (bucket inventory)")
-    limit: int | None = Field(default=None, ge=1, le=10_000_000)
-    license: Literal["any", "commercial", "noncommercial"] = "any"
-    concurrency: int | None = Field(default=None, ge=1, le=64)
+class HarvestRequest(HarvestOptions):
+    """The options of `figmine harvest`, as JSON (one model: pipeline.harvest.HarvestOptions)."""
 
 
 class HarvestAccepted(BaseModel):
@@ -241,6 +222,7 @@ class HarvestAccepted(BaseModel):
 
 class HarvestError(BaseModel):
     item: str
+    status: str = Field("failed", description="failed, or partial (stored with something missing)")
     reason: str | None
     created_at: datetime | None
 
@@ -252,10 +234,13 @@ class HarvestStatus(BaseModel):
     finished_at: datetime | None
     params: dict[str, Any]
     total: int | None
-    done: int
-    skipped: int
+    done: int = Field(description="Articles stored (ok, partial and replaced)")
+    skipped: int = Field(description="Articles not stored: already stored, licence excluded, or conflict")
     failed: int
     processed: int
+    partial: int = Field(0, description="Of done: stored with an image or part of the text missing")
+    replaced: int = Field(0, description="Of done: stored over a lower-ranked copy of the same identity")
+    conflict: int = Field(0, description="Of skipped: a higher-ranked copy of the same identity is stored")
     error: str | None
     recent_errors: list[HarvestError]
 

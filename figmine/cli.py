@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from figmine.progress import console, progress_bar
@@ -21,6 +23,8 @@ apikey_app = typer.Typer(help="API keys for the write endpoints (harvests, expor
 app.add_typer(apikey_app, name="apikey")
 detector_app = typer.Typer(help="Subfigure detector: synthetic data, training, evaluation.", no_args_is_help=True)
 app.add_typer(detector_app, name="detector")
+runs_app = typer.Typer(help="Harvest and ingest runs, and each article's outcome.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
 # argparse-based tools keep their own options and --help
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -66,19 +70,15 @@ def db_url() -> None:
 
 
 def _ensure_schema() -> None:
-    from store.db import database_url
+    """Every command that uses the database comes here first: the schema at head, and runs of this
+    machine whose process was killed marked `interrupted` (their temporary files removed)."""
+    from pipeline.runner import mark_interrupted_runs
+    from store.db import database_url, session_factory
     from store.migrate import upgrade
 
     upgrade(database_url())
-
-
-def _runner(license_filter: str, concurrency: int | None):
-    from figmine.settings import get_settings
-    from pipeline.runner import HarvestRunner
-    from store.db import session_factory
-
-    return HarvestRunner.from_settings(get_settings(), session_factory(), license_filter=license_filter,
-                                       concurrency=concurrency)
+    for run_id in mark_interrupted_runs(session_factory()):
+        console.print(f"[yellow]run {run_id}: its process is gone, marked interrupted[/yellow]")
 
 
 def _run_with_progress(run, total: int | None, title: str):
@@ -87,118 +87,72 @@ def _run_with_progress(run, total: int | None, title: str):
         def on_progress(summary, total_now):
             progress.update(
                 task,
-                completed=summary.ok + summary.partial + summary.skipped + summary.failed,
+                completed=summary.processed,
                 total=total_now,
-                detail=f"ok {summary.ok} · partial {summary.partial} · skipped {summary.skipped} · "
-                       f"failed {summary.failed} · figures {summary.figures}",
+                detail=f"ok {summary.ok} · partial {summary.partial} · replaced {summary.replaced} · "
+                       f"skipped {summary.skipped} · conflict {summary.conflict} · failed {summary.failed} · "
+                       f"figures {summary.figures}",
             )
         summary = run(on_progress)
     _print_summary(summary)
     return summary
 
 
-def _harvest(runner, refs, params: dict, total: int | None, license_filter: str, detect: bool, concepts: bool):
-    """On a local process pool; with FIGMINE_BROKER_URL on the Celery workers, followed until done."""
-    from figmine.settings import get_settings
-
-    if not get_settings().broker_url:
-        from workers.local_pool import harvest_on_pool
-
-        return _run_with_progress(
-            lambda on_progress: harvest_on_pool(runner, refs, params, license_filter=license_filter, total=total,
-                                                on_progress=on_progress),
-            total, "harvest")
-    from workers.celery_app import dispatch_harvest
-    from workers.progress import later_stages, wait_for_run
-    from workers.stages import fail_run
-
-    run_id = runner.start_run(params)
-    try:
-        sent = dispatch_harvest(run_id, refs, license_filter=license_filter, follow=later_stages(detect, concepts))
-    except BaseException as exc:
-        fail_run(run_id, f"{type(exc).__name__}: {exc}")
-        raise
-    console.print(f"harvest run {run_id}: {sent} articles sent to the workers (Ctrl-C stops waiting, not them)")
-    return _run_with_progress(lambda on_progress: wait_for_run(runner.sessions, run_id, on_progress=on_progress),
-                              sent, "harvest")
-
-
-def _detect_stage(enabled: bool) -> None:
-    """Split newly stored figures into panels and align them with their subcaptions."""
-    if not enabled:
+@contextmanager
+def _stage_progress(name: str, total: int):
+    """A progress bar for a later stage (pipeline.later_stages); its summary printed at the end."""
+    last: list = []
+    with progress_bar(name, total) as (progress, task):
+        def update(summary) -> None:
+            last[:] = [summary]
+            if name == "detect":
+                progress.update(task, completed=summary.figures,
+                                detail=f"panels {summary.panels} · compound {summary.compound} · "
+                                       f"aligned {summary.aligned} · errors {summary.errors}")
+            else:
+                progress.update(task, completed=summary.figures + summary.skipped,
+                                detail=f"mentions {summary.mentions} · panels {summary.panels} · "
+                                       f"panel citances {summary.citance_links} · errors {summary.errors}")
+        yield update
+    if not last:
         return
-    from sqlalchemy import func, select
-
-    from figmine.settings import get_settings
-    from pipeline.detect_stage import detect_pending
-    from store.blobs import open_blob_store
-    from store.db import session_factory
-    from store.models import Figure
-    from subfigure_detector.detect import Detector
-
-    sessions = session_factory()
-    with sessions() as session:
-        pending = session.scalar(
-            select(func.count()).where(Figure.image_key.is_not(None), Figure.detected_at.is_(None))
-        )
-    if not pending:
+    s = last[0]
+    if name == "detect":
+        console.print(f"detected {s.panels} panels in {s.figures} figures ({s.compound} compound, "
+                      f"{s.aligned} subcaptions aligned, {s.errors} errors)")
         return
-    blobs = open_blob_store(get_settings().blob_location)
-    with progress_bar("detect", pending) as (progress, task):
-        summary = detect_pending(
-            sessions, blobs, Detector(),
-            on_progress=lambda s: progress.update(task, completed=s.figures,
-                                                  detail=f"panels {s.panels} · compound {s.compound} · "
-                                                         f"aligned {s.aligned} · errors {s.errors}"),
-        )
-    console.print(f"detected {summary.panels} panels in {summary.figures} figures "
-                  f"({summary.compound} compound, {summary.aligned} subcaptions aligned, {summary.errors} errors)")
-
-
-def _caption_stage(enabled: bool) -> None:
-    """Tag concepts, tie citances to panels and give each panel a modality (pipeline.caption_stage)."""
-    if not enabled:
-        return
-    from sqlalchemy import func, select
-
-    from figmine.settings import get_settings
-    from pipeline.caption_stage import annotate_pending, pending_condition
-    from store.blobs import open_blob_store
-    from store.db import session_factory
-
-    sessions = session_factory()
-    with sessions() as session:
-        pending = session.scalar(select(func.count()).where(pending_condition()))
-    if not pending:
-        return
-    blobs = open_blob_store(get_settings().blob_location)
-    with progress_bar("captions", pending) as (progress, task):
-        summary = annotate_pending(
-            sessions, blobs,
-            on_progress=lambda s: progress.update(task, completed=s.figures + s.skipped,
-                                                  detail=f"mentions {s.mentions} · panels {s.panels} · "
-                                                         f"panel citances {s.citance_links} · errors {s.errors}"),
-        )
-    console.print(f"annotated {summary.figures} figures: {summary.mentions} concept mentions, {summary.panels} "
-                  f"panel modalities, {summary.citance_links} panel citances, {summary.errors} errors")
-    for figure_id, reason in summary.failures[:5]:
+    console.print(f"annotated {s.figures} figures: {s.mentions} concept mentions, {s.panels} panel "
+                  f"modalities, {s.citance_links} panel citances, {s.errors} errors")
+    for figure_id, reason in s.failures[:5]:
         console.print(f"[red]figure {figure_id}[/red]: {reason}")
 
 
+_OUTCOME_COLOURS = {"ok": "green", "partial": "yellow", "replaced": "cyan", "skipped": "white",
+                    "conflict": "magenta", "failed": "red", "queued": "white"}
+
+
 def _print_summary(summary) -> None:
-    table = Table(title=f"harvest run {summary.run_id}", show_header=False)
+    table = Table(title=f"run {summary.run_id} ({summary.status})", show_header=False)
     for name, value in [
-        ("stored", summary.ok), ("stored with image errors", summary.partial), ("skipped", summary.skipped),
-        ("failed", summary.failed), ("figures stored", summary.figures),
-        ("seconds", f"{summary.seconds:.1f}"),
-        ("articles/s", f"{(summary.done + summary.skipped + summary.failed) / summary.seconds:.1f}" if summary.seconds else "–"),
+        ("stored", summary.ok), ("stored, something missing (partial)", summary.partial),
+        ("stored over another copy (replaced)", summary.replaced), ("skipped", summary.skipped),
+        ("not stored: a copy that ranks higher is (conflict)", summary.conflict), ("failed", summary.failed),
+        ("figures stored", summary.figures), ("seconds", f"{summary.seconds:.1f}"),
+        ("articles/s", f"{summary.processed / summary.seconds:.1f}" if summary.seconds else "–"),
     ]:
         table.add_row(name, str(value))
     console.print(table)
-    for failure in summary.failures[:20]:
-        console.print(f"[red]failed[/red] {failure.name}: {failure.reason}")
+    for outcome in summary.failures[:20]:
+        colour = _OUTCOME_COLOURS[outcome.status]
+        console.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.name)}: {escape(outcome.reason or '')}")
     if len(summary.failures) > 20:
-        console.print(f"… and {len(summary.failures) - 20} more (see harvest_items for run {summary.run_id})")
+        console.print(f"… and {len(summary.failures) - 20} more: figmine runs show {summary.run_id}")
+    if summary.exit_code:
+        console.print(f"exit status {summary.exit_code}: {_EXIT_MEANING[summary.exit_code]}")
+
+
+_EXIT_MEANING = {1: "the run itself failed or was interrupted", 3: "some articles are partial",
+                 4: "some articles failed"}
 
 
 # -- harvest ----------------------------------------------------------------------------------
@@ -216,39 +170,39 @@ def harvest(
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
     concepts: Annotated[bool, typer.Option("--concepts/--no-concepts", help="Tag concepts and panel modalities.")] = True,
 ) -> None:
-    """Harvest from PMC's cloud bucket (Europe PMC as a second source)."""
-    from datetime import date
+    """Harvest from PMC's cloud bucket (Europe PMC as a second source). Exit status: 0 every article
+    stored or skipped, 3 some partial, 4 some failed, 1 the run itself failed."""
+    from pydantic import ValidationError
 
     from figmine.settings import get_settings
-    from harvester.discovery import discover
-    from pipeline.harvest import RemoteFetcher
+    from pipeline.harvest import Harvest, HarvestOptions, HarvestPlanError
     from store.db import session_factory
 
     # `--pmcid A B C`: click hands B and C over as extra arguments; they belong to the last id flag
     extra = list(ctx.args)
     if extra and not (pmcid or pmid or doi):
         raise typer.BadParameter(f"unexpected arguments: {' '.join(extra)}")
-    ids = _split_ids(pmcid, extra if pmcid else None) + _split_ids(pmid, extra if pmid and not pmcid else None)
-    ids += _split_ids(doi, extra if doi and not (pmcid or pmid) else None)
-    if not ids and not query and not since:
-        raise typer.BadParameter("give --pmcid/--pmid/--doi, --query or --since")
-    since_date = None
-    if since:
-        try:
-            since_date = date.fromisoformat(since)
-        except ValueError as exc:
-            raise typer.BadParameter(f"--since wants YYYY-MM-DD, got {since!r}") from exc
+    try:
+        options = HarvestOptions(
+            pmcid=_split_ids(pmcid, extra if pmcid else None),
+            pmid=_split_ids(pmid, extra if pmid and not pmcid else None),
+            doi=_split_ids(doi, extra if doi and not (pmcid or pmid) else None),
+            query=query, since=since, limit=limit, license=license, concurrency=concurrency, detect=detect,
+            concepts=concepts)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                           for e in exc.errors())) from exc
     _ensure_schema()
-    runner = _runner(license, concurrency)
-    settings = get_settings()
-    fetcher = RemoteFetcher(session_factory(), license_filter=license, use_europepmc=settings.use_europepmc)
-    refs = discover(ids=ids or None, query=query, since=since_date, limit=limit, source=fetcher.s3)
-    params = {"command": "harvest", "ids": ids, "query": query, "since": since, "limit": limit, "license": license}
-    total = min(len(ids), limit or len(ids)) if ids and not query and not since else None
-    summary = _harvest(runner, refs, params, total, license, detect, concepts)
-    _detect_stage(detect and not settings.broker_url)  # with a broker, the workers' detect queue does it
-    _caption_stage(concepts and not settings.broker_url)  # … and their captions queue this
-    raise typer.Exit(1 if summary.failed and not (summary.done or summary.skipped) else 0)
+    try:
+        job = Harvest(options, settings=get_settings(), sessions=session_factory(), via="cli")
+    except HarvestPlanError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if job.distributed:
+        console.print(f"harvest run {job.run_id}: sending its articles to the workers "
+                      "(Ctrl-C stops waiting, not them)")
+    summary = _run_with_progress(
+        lambda on_progress: job.run(on_progress=on_progress, progress=_stage_progress), job.plan.total, "harvest")
+    raise typer.Exit(summary.exit_code)
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -260,33 +214,37 @@ def ingest(
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Split new figures into panels.")] = True,
     concepts: Annotated[bool, typer.Option("--concepts/--no-concepts", help="Tag concepts and panel modalities.")] = True,
 ) -> None:
-    """Ingest local files: a bucket-layout mirror, legacy OA packages or bare JATS files."""
-    import tempfile
-
+    """Ingest local files: a bucket-layout mirror, legacy OA packages or bare JATS files. Exit status:
+    0 every article stored or skipped, 3 some partial, 4 some failed, 1 the run itself failed."""
+    from figmine.settings import get_settings
     from harvester.records import SourceError
     from harvester.sources.local import iter_local_bundles
-    from pipeline.runner import WorkItem
+    from pipeline.later_stages import run_later_stages
+    from pipeline.runner import HarvestRunner, WorkItem
+    from store.blobs import open_blob_store
+    from store.db import session_factory
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
     _ensure_schema()
-    runner = _runner(license, concurrency)
-    with tempfile.TemporaryDirectory(prefix="figmine-ingest-") as tmp:
-        def items():
-            for entry in iter_local_bundles(list(paths), Path(tmp)):
-                if isinstance(entry, SourceError):
-                    name = entry.origin or entry.pmcid or str(entry)
-                    yield WorkItem(name=name, fetch=_raiser(entry))
-                else:
-                    yield WorkItem(name=entry.pmcid or entry.origin or str(entry.xml_path), fetch=_constant(entry))
+    settings, sessions = get_settings(), session_factory()
+    runner = HarvestRunner.from_settings(settings, sessions, license_filter=license, concurrency=concurrency)
+    params = {"command": "ingest", "paths": [str(p) for p in paths], "license": license}
+    run_id = runner.start_run(params)  # packages are extracted into the run's work folder
 
-        params = {"command": "ingest", "paths": [str(p) for p in paths], "license": license}
-        summary = _run_with_progress(lambda on_progress: runner.run(items(), params, on_progress=on_progress),
-                                     None, "ingest")
-    _detect_stage(detect)
-    _caption_stage(concepts)
-    raise typer.Exit(0 if summary.done + summary.skipped > 0 or summary.failed == 0 else 1)
+    def items():
+        for entry in iter_local_bundles(list(paths), runner.workdir / "inputs"):
+            if isinstance(entry, SourceError):
+                yield WorkItem(name=entry.origin or entry.pmcid or str(entry), fetch=_raiser(entry))
+            else:
+                yield WorkItem(name=entry.origin or str(entry.xml_path), fetch=_constant(entry))
+
+    summary = _run_with_progress(
+        lambda on_progress: runner.run(items(), params, on_progress=on_progress, run_id=run_id), None, "ingest")
+    run_later_stages(sessions, open_blob_store(settings.blob_location), detect=detect, concepts=concepts,
+                     progress=_stage_progress)
+    raise typer.Exit(summary.exit_code)
 
 
 def _raiser(error: Exception):
@@ -297,6 +255,71 @@ def _raiser(error: Exception):
 
 def _constant(bundle):
     return lambda _: bundle
+
+
+# -- runs ---------------------------------------------------------------------------------------
+@runs_app.callback()
+def runs(ctx: typer.Context,
+         limit: Annotated[int, typer.Option("--limit", min=1, help="The newest N runs.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List runs, newest first: status, what each outcome counted, when."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from store.db import session_scope
+    from store.runs import list_runs
+
+    _ensure_schema()
+    with session_scope() as session:
+        rows = list_runs(session, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="runs")
+    for column in ("id", "status", "command", "started", "seconds", "ok", "partial", "replaced", "skipped",
+                   "conflict", "failed", "figures"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["command"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                      f"{r['seconds']:.1f}" if r["seconds"] is not None else "–",
+                      *(str(r["counts"].get(s, 0)) for s in ("ok", "partial", "replaced", "skipped", "conflict",
+                                                              "failed")), str(r["figures"]))
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="The run's id (figmine runs).")],
+    status: Annotated[Optional[list[str]], typer.Option("--status", help="Only these outcomes (ok, partial, replaced, skipped, conflict, failed).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines, one per article.")] = False,
+) -> None:
+    """One run: each article's outcome, identity, origin and reason."""
+    from store.db import session_scope
+    from store.runs import run_items
+
+    _ensure_schema()
+    with session_scope() as session:
+        found = run_items(session, run_id, statuses=_split_ids(status) or None)
+    if found is None:
+        console.print(f"[red]no run {run_id}[/red]")
+        raise typer.Exit(1)
+    run, items = found
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item, default=str))
+        return
+    console.print(f"run {run['id']} ({run['status']}): {run['command']} {escape(json.dumps(run['params']))}")
+    if run["error"]:
+        console.print(f"[red]{escape(run['error'])}[/red]")
+    for item in items:
+        colour = _OUTCOME_COLOURS.get(item["status"], "white")
+        line = f"[{colour}]{item['status']:9}[/{colour}] {escape(item['item'])}"
+        if item["article_key"] and item["article_key"] not in item["item"]:
+            line += f" → {escape(item['article_key'])}"
+        if item["n_figures"]:
+            line += f" ({item['n_figures']} figures)"
+        if item["reason"]:
+            line += f": {escape(item['reason'])}"
+        console.print(line, highlight=False)
 
 
 # -- api ----------------------------------------------------------------------------------------

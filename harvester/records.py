@@ -85,6 +85,9 @@ class ArticleBundle:
     retracted: bool | None = None
     is_manuscript: bool | None = None
     checksums: dict[str, str] = field(default_factory=dict)  # file name -> md5 hex as given by the source
+    # media the source lists but could not deliver (404, wrong md5): file name -> why; the article is
+    # stored without them, as `partial`
+    missing: dict[str, str] = field(default_factory=dict)
     origin: str | None = None  # where it came from: s3 key prefix, URL, path
     warnings: list[str] = field(default_factory=list)
 
@@ -99,3 +102,4 @@ class SourceError(Exception):
         self.pmcid = pmcid
         self.retriable = retriable
         self.origin = origin  # the path or URL of the failed item, when known
+        self.md5_mismatch = False  # the file arrived, but not as its checksum says

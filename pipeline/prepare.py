@@ -13,6 +13,7 @@ from pathlib import Path
 
 from captions.modality import ModalityResult, PanelTexts, classify
 from captions.subcaptions import Subcaption, split_caption
+from harvester.identity import Claim, Identity, resolve_identity
 from harvester.images import REDUCED_SIDE, ImageError, load_image
 from harvester.jats import parse_jats
 from harvester.licenses import normalise_license
@@ -60,7 +61,7 @@ class PreparedFigure:
 
 @dataclass
 class PreparedArticle:
-    key: str
+    identity: Identity
     parsed: ParsedArticle
     bundle: ArticleBundle
     xml_sha256: str
@@ -71,10 +72,25 @@ class PreparedArticle:
     figures: list[PreparedFigure]
     license_code: str | None
     warnings: list[str] = field(default_factory=list)
+    single: bool = True  # the only article of its file (the source's own metadata describes it)
+
+    @property
+    def key(self) -> str:
+        return self.identity.key
 
     @property
     def image_errors(self) -> list[str]:
         return [f.image_error for f in self.figures if f.image_error]
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Why the stored article will lack something of its input (item status `partial`)."""
+        return self.image_errors + list(self.parsed.losses)
+
+    @property
+    def claim(self) -> Claim:
+        return Claim(self.identity.version, self.parsed.pub_date, sum(1 for f in self.figures if f.primary),
+                     self.content_hash)
 
 
 def sha256_file(path: Path) -> str:
@@ -85,19 +101,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def content_hash(xml_sha256: str, file_hashes: dict[str, str], version: int | None) -> str:
-    """One digest over the XML, every file and the version: equal digests mean nothing to re-store."""
+def content_hash(xml_sha256: str, file_hashes: dict[str, str], version: int | None, index: int | None = None) -> str:
+    """One digest over the XML, every file and the version (and which article of a multi-article
+    file): equal digests mean nothing to re-store."""
     lines = [f"version:{version}", f"xml:{xml_sha256}"] + [f"{k}:{v}" for k, v in sorted(file_hashes.items())]
+    if index is not None:
+        lines.append(f"article:{index}")
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def article_key(parsed: ParsedArticle, bundle: ArticleBundle, xml_sha256: str, index: int) -> str:
-    pmcid = bundle.pmcid or parsed.pmcid
-    if pmcid:
-        return pmcid
-    if parsed.doi:
-        return f"doi:{parsed.doi.lower()}"
-    return f"sha256:{xml_sha256}" + (f":{index}" if index else "")
 
 
 def describe_figures(figures: list[PreparedFigure], parsed: ParsedArticle) -> None:
@@ -147,38 +157,49 @@ class Preparer:
             if path is not None:
                 file_hashes.setdefault(path.name, bundle.checksums.get(path.name) or sha256_file(path))
         loaded: dict[str, FigureImage] = {}  # one load per file even when several figures share it
+        # a bare XML file that came with no file at all is text only: its figures lack images by
+        # nature of the input, not by loss
+        text_only = bundle.source == "xml" and not bundle.files and bundle.pdf_path is None
+        single = len(parsed_articles) == 1
         prepared: list[PreparedArticle] = []
         for index, parsed in enumerate(parsed_articles):
-            figures = [self._prepare_figure(fig, bundle, loaded) for fig in parsed.figures]
+            identity = resolve_identity(parsed, bundle, single=single, xml_sha256=xml_sha, index=index)
+            figures = [self._prepare_figure(fig, bundle, loaded, text_only) for fig in parsed.figures]
             if bundle.pdf_path is not None and figures and not any(f.primary for f in figures):
                 self._figures_from_pdf(bundle.pdf_path, figures, parsed.warnings)
             describe_figures(figures, parsed)
-            license_code = normalise_license(bundle.license_code) or parsed.license_code
+            source_license = normalise_license(bundle.license_code) if single else None
             prepared.append(
                 PreparedArticle(
-                    key=article_key(parsed, bundle, xml_sha, index),
+                    identity=identity,
                     parsed=parsed,
                     bundle=bundle,
                     xml_sha256=xml_sha,
                     xml_blob_key=xml_key,
-                    pdf_blob_key=pdf_key,
+                    pdf_blob_key=pdf_key if single else None,
                     file_hashes=file_hashes,
-                    content_hash=content_hash(xml_sha, file_hashes, bundle.version),
+                    content_hash=content_hash(xml_sha, file_hashes, identity.version, None if single else index),
                     figures=figures,
-                    license_code=license_code,
-                    warnings=list(bundle.warnings) + list(parsed.warnings),
+                    license_code=source_license or parsed.license_code,
+                    warnings=list(bundle.warnings) + list(identity.warnings) + list(parsed.warnings),
+                    single=single,
                 )
             )
         return prepared
 
     def _prepare_figure(
-        self, fig: ParsedFigure, bundle: ArticleBundle, loaded: dict[str, FigureImage]
+        self, fig: ParsedFigure, bundle: ArticleBundle, loaded: dict[str, FigureImage], text_only: bool
     ) -> PreparedFigure:
         images: list[FigureImage] = []
         for href in fig.graphic_hrefs:
             name = match_graphic(href, bundle.files)
             if name is None:
-                images.append(FigureImage(href=href, file=None))
+                gone = match_graphic(href, bundle.missing)  # listed by the source, not delivered
+                if gone is not None:
+                    error = bundle.missing[gone]
+                else:
+                    error = None if text_only else "no such file came with the article"
+                images.append(FigureImage(href=href, file=None, error=error))
                 continue
             if name not in loaded:
                 loaded[name] = self._load(href, name, bundle.files[name])
@@ -229,6 +250,9 @@ class Preparer:
                 figure.images.append(FigureImage(href=f"pdf:page{pdf_fig.page}", file=None, error=str(exc)))
                 continue
             key = self.blobs.put_bytes(pdf_fig.image_bytes, info.format.lower() if info.format else "png")
+            for image in figure.images:  # the PDF's picture stands in for graphics that never came
+                if image.file is None:
+                    image.error = None
             figure.images.insert(
                 0,
                 FigureImage(

@@ -1,7 +1,11 @@
 """Run a harvest: fetch → prepare → store for a stream of work items, concurrently, with progress.
 
 Each item is independent: whatever goes wrong with one (network, bad XML, image bomb, wrong md5) is
-recorded as a `harvest_items` row with a clear reason and the run goes on. Each article is written in
+recorded as a `harvest_items` row with a clear reason and the run goes on. An item is one input; a
+file holding several articles gives one row per article (`<item>#<n>`), each under its own identity.
+Outcomes (`STATUSES`): ok, partial (stored, but an image or part of the text could not be kept),
+replaced (stored over a lower-ranked copy of the same identity), skipped (already stored, licence
+excluded), conflict (a higher-ranked copy of the same identity is stored; this input is not), failed. Each article is written in
 its own transaction together with its item row, so a run killed at any point leaves no half article,
 and running it again skips what is stored (same version and checksums).
 
@@ -16,7 +20,9 @@ leaves it alone, so an item is recorded once however often it is delivered.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import tempfile
 import time
 import traceback
@@ -27,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harvester.licenses import license_allowed
@@ -39,10 +46,25 @@ log = logging.getLogger(__name__)
 
 Fetch = Callable[[Path], ArticleBundle]
 QUEUED = "queued"  # an item row written before its item was sent to a worker
+# every outcome an item row can end with; `done` of a run counts the first three, `skipped` the next two
+STATUSES = ("ok", "partial", "replaced", "skipped", "conflict", "failed")
+# a run's counter columns each outcome adds to (live counts)
+_COUNTERS = {"ok": ("done",), "partial": ("done", "partial"), "replaced": ("done", "replaced"),
+             "skipped": ("skipped",), "conflict": ("skipped", "conflict"), "failed": ("failed",)}
+MAX_REASON = 4000
 
 
 class SkipItem(Exception):
     """Raised by a fetch that finds nothing to do (already stored, licence excluded): a skipped record."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an item's reason: a database error without its SQL statement and parameters
+    (they would show a whole INSERT to whoever reads the run's errors), anything else as it says."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    message = " ".join(str(exc).split("\n", 1)[0].split())
+    return f"{type(exc).__name__}: {message}"[:500]
 
 
 @dataclass
@@ -58,10 +80,12 @@ class WorkItem:
 @dataclass
 class ItemOutcome:
     name: str
-    status: str  # ok | partial | skipped | failed
+    status: str  # one of STATUSES
     reason: str | None = None
     n_figures: int = 0
     article_ids: list[int] = field(default_factory=list)
+    origin: str | None = None
+    other_origin: str | None = None  # replaced / conflict: the other copy
 
 
 @dataclass
@@ -69,21 +93,43 @@ class RunSummary:
     run_id: int
     ok: int = 0
     partial: int = 0
+    replaced: int = 0
     skipped: int = 0
+    conflict: int = 0
     failed: int = 0
-    figures: int = 0
+    figures: int = 0  # figures of the articles this run stored
     seconds: float = 0.0
-    failures: list[ItemOutcome] = field(default_factory=list)
+    failures: list[ItemOutcome] = field(default_factory=list)  # failed and partial items, and conflicts
+    status: str = "running"
 
     @property
     def done(self) -> int:
-        return self.ok + self.partial
+        return self.ok + self.partial + self.replaced
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.skipped + self.conflict + self.failed
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit status: `EXIT_CODES` (cron and CI see partial and failed runs)."""
+        if self.status in ("failed", "interrupted"):
+            return EXIT_CODES["run failed"]
+        if self.failed:
+            return EXIT_CODES["failed"]
+        if self.partial:
+            return EXIT_CODES["partial"]
+        return EXIT_CODES["ok"]
 
     def add(self, outcome: ItemOutcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)
         self.figures += outcome.n_figures
-        if outcome.status == "failed":
+        if outcome.status in ("failed", "partial", "conflict"):
             self.failures.append(outcome)
+
+
+# exit statuses of `figmine ingest` / `figmine harvest` (documented in the README); 2 is click's usage error
+EXIT_CODES = {"ok": 0, "run failed": 1, "partial": 3, "failed": 4}
 
 
 class HarvestRunner:
@@ -119,68 +165,74 @@ class HarvestRunner:
     def process_group(self, run_id: int, items: list[WorkItem]) -> list[ItemOutcome]:
         """A group of items (one task), `concurrency` at a time on this process's threads."""
         if len(items) <= 1 or self.concurrency == 1:
-            return [self.process(run_id, item) for item in items]
-        with ThreadPoolExecutor(min(self.concurrency, len(items)), thread_name_prefix="figmine-group") as pool:
-            return list(pool.map(lambda item: self.process(run_id, item), items))
+            results = [self.process(run_id, item) for item in items]
+        else:
+            with ThreadPoolExecutor(min(self.concurrency, len(items)), thread_name_prefix="figmine-group") as pool:
+                results = list(pool.map(lambda item: self.process(run_id, item), items))
+        return [outcome for result in results for outcome in result]
 
-    def process(self, run_id: int, item: WorkItem) -> ItemOutcome:
+    def process(self, run_id: int, item: WorkItem) -> list[ItemOutcome]:
+        """Fetch, prepare and store one item: one outcome per article it holds (one if it failed)."""
         if item.record_id is not None:
             recorded = self._recorded(item)
             if recorded is not None:  # delivered again: nothing to fetch
-                return recorded
+                return [recorded]
         started = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(prefix="figmine-", dir=self.workdir))
         bundle: ArticleBundle | None = None
         try:
             bundle = item.fetch(tmp)
             if bundle.license_code is not None and not license_allowed(bundle.license_code, self.license_filter):
-                return self._record(run_id, item, "skipped", f"licence {bundle.license_code} excluded", bundle, started)
+                return [self._record(run_id, item, "skipped", f"licence {bundle.license_code} excluded", bundle,
+                                     started)]
             prepared_articles = self.preparer.prepare(bundle)
             if not prepared_articles:
-                return self._record(run_id, item, "failed", "no <article> in the XML", bundle, started)
-            outcome = ItemOutcome(item.name, "skipped")
-            reasons: list[str] = []
-            wrote = False  # the first article written takes the item's queued row
-            for prepared in prepared_articles:
-                if not license_allowed(prepared.license_code, self.license_filter):
-                    reasons.append(f"{prepared.key}: licence {prepared.license_code} excluded")
-                    continue
-                image_errors = prepared.image_errors
-                name = prepared.key if len(prepared_articles) > 1 else item.name
-                with self.sessions.begin() as session:
-                    if not self._claim(session, run_id, item, name, first=not wrote):
-                        continue  # another delivery of this item recorded it meanwhile
-                    stored = store_article(session, prepared)
-                    if stored.status in ("stored", "replaced"):
-                        status = "partial" if image_errors else "ok"
-                        reason = "; ".join(image_errors)[:4000] or None
-                        outcome.n_figures += stored.n_figures
-                    else:
-                        status, reason = "skipped", f"{stored.status} (already stored)"
-                    self._write(session, run_id, None if wrote else item, dict(
-                        item=name, article_id=stored.article_id, status=status, reason=reason, source=bundle.source,
-                        n_figures=stored.n_figures, seconds=time.perf_counter() - started))
-                wrote = True
-                if stored.article_id is not None:
-                    outcome.article_ids.append(stored.article_id)
-                if status in ("ok", "partial") and outcome.status != "partial":
-                    outcome.status = status
-                if reason:
-                    reasons.append(reason)
-            if outcome.status == "skipped" and not outcome.article_ids:
-                # every article excluded by licence: still one record saying so
-                return self._record(run_id, item, "skipped", "; ".join(reasons), bundle, started)
-            outcome.reason = "; ".join(reasons) or None
-            return outcome
+                return [self._record(run_id, item, "failed", "no <article> in the XML", bundle, started)]
+            outcomes: list[ItemOutcome] = []
+            first = True  # the first article written takes the item's queued row
+            for index, prepared in enumerate(prepared_articles):
+                name = item.name if len(prepared_articles) == 1 else f"{item.name}#{index + 1}"
+                outcome = self._store(run_id, item, name, prepared, first, started)
+                first = False
+                if outcome is not None:
+                    outcomes.append(outcome)
+            return outcomes
         except SourceError as exc:
-            return self._record(run_id, item, "failed", str(exc), bundle, started)
+            return [self._record(run_id, item, "failed", str(exc), bundle, started)]
         except SkipItem as exc:
-            return self._record(run_id, item, "skipped", str(exc), bundle, started)
+            return [self._record(run_id, item, "skipped", str(exc), bundle, started)]
         except Exception as exc:  # noqa: BLE001 - one bad article never stops the run
             log.debug("item %s failed:\n%s", item.name, traceback.format_exc())
-            return self._record(run_id, item, "failed", f"{type(exc).__name__}: {exc}", bundle, started)
+            return [self._record(run_id, item, "failed", describe_error(exc), bundle, started)]
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _store(self, run_id: int, item: WorkItem, name: str, prepared, first: bool,
+               started: float) -> ItemOutcome | None:
+        """One article of an item in its own transaction with its item row; None when another
+        delivery of the item recorded it meanwhile."""
+        bundle = prepared.bundle
+        row = dict(item=name, article_key=prepared.key, origin=bundle.origin, source=bundle.source)
+        if not license_allowed(prepared.license_code, self.license_filter):
+            status, reason, stored = "skipped", f"licence {prepared.license_code} excluded", None
+            with self.sessions.begin() as session:
+                if not self._claim(session, run_id, item, name, first=first):
+                    return None
+                self._write(session, run_id, item if first else None, dict(
+                    row, status=status, reason=reason, seconds=time.perf_counter() - started))
+            return ItemOutcome(name, status, reason, origin=bundle.origin)
+        with self.sessions.begin() as session:
+            if not self._claim(session, run_id, item, name, first=first):
+                return None
+            stored = store_article(session, prepared)
+            status, reasons = _judge(stored, prepared)
+            reason = "; ".join(reasons)[:MAX_REASON] or None
+            n_figures = stored.n_figures if status in ("ok", "partial", "replaced") else 0
+            self._write(session, run_id, item if first else None, dict(
+                row, article_id=stored.article_id, status=status, reason=reason, other_origin=stored.other_origin,
+                n_figures=n_figures, seconds=time.perf_counter() - started))
+        return ItemOutcome(name, status, reason, n_figures, [stored.article_id] if stored.article_id else [],
+                           origin=bundle.origin, other_origin=stored.other_origin)
 
     def record_failure(self, run_id: int, item: WorkItem, reason: str) -> ItemOutcome:
         """Record `item` as failed unless it was recorded already (a task that gave up)."""
@@ -189,12 +241,13 @@ class HarvestRunner:
     def _record(
         self, run_id: int, item: WorkItem, status: str, reason: str, bundle: ArticleBundle | None, started: float
     ) -> ItemOutcome:
+        origin = bundle.origin if bundle else None
         with self.sessions.begin() as session:
             if self._claim(session, run_id, item, item.name, first=True):
                 self._write(session, run_id, item, dict(
-                    item=item.name, status=status, reason=reason[:4000], source=bundle.source if bundle else None,
-                    seconds=time.perf_counter() - started))
-        return ItemOutcome(item.name, status, reason)
+                    item=item.name, status=status, reason=reason[:MAX_REASON], source=bundle.source if bundle else None,
+                    origin=origin, seconds=time.perf_counter() - started))
+        return ItemOutcome(item.name, status, reason, origin=origin)
 
     def _write(self, session: Session, run_id: int, queued: WorkItem | None, values: dict) -> None:
         """The item's outcome: into its queued row when it has one, else a new row; and its count."""
@@ -209,9 +262,9 @@ class HarvestRunner:
         """With live counts, the item's own transaction adds it to its run: counters and rows agree."""
         if not self.live_counts:
             return
-        column = {"ok": "done", "partial": "done"}.get(status, status)
-        counter = getattr(HarvestRun, column)
-        session.execute(update(HarvestRun).where(HarvestRun.id == run_id).values({column: counter + 1}))
+        columns = _COUNTERS[status]
+        session.execute(update(HarvestRun).where(HarvestRun.id == run_id)
+                        .values({c: getattr(HarvestRun, c) + 1 for c in columns}))
 
     @staticmethod
     def _claim(session: Session, run_id: int, item: WorkItem, name: str, *, first: bool) -> bool:
@@ -234,23 +287,32 @@ class HarvestRunner:
         """The outcome already in the item's row (a task delivered again), or None while it is queued."""
         with self.sessions() as session:
             row = session.execute(
-                select(HarvestItem.status, HarvestItem.reason, HarvestItem.article_id)
+                select(HarvestItem.status, HarvestItem.reason, HarvestItem.article_id, HarvestItem.origin)
                 .where(HarvestItem.id == item.record_id)
             ).one_or_none()
         if row is None or row.status == QUEUED:
             return None
         # the figures were counted by the delivery that stored them
-        return ItemOutcome(item.name, row.status, row.reason, 0, [row.article_id] if row.article_id else [])
+        return ItemOutcome(item.name, row.status, row.reason, 0, [row.article_id] if row.article_id else [],
+                           origin=row.origin)
 
     # -- a run -------------------------------------------------------------------------------
-    def start_run(self, params: dict) -> int:
+    def start_run(self, params: dict, *, local: bool = True) -> int:
+        """Record a new run. A local run (this process carries it out) records its process and gets a
+        work folder under `$FIGMINE_HOME/tmp/`, so the next start can tell it was killed and clean up."""
         from store.modalities import ensure_taxonomy
 
+        mark_interrupted_runs(self.sessions)
         with self.sessions.begin() as session:
             ensure_taxonomy(session)
-            run = HarvestRun(params=params)
+            run = HarvestRun(params=params, host=socket.gethostname() if local else None,
+                             pid=os.getpid() if local else None)
             session.add(run)
             session.flush()
+            if local:
+                self.workdir = run_workdir(run.id)
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                run.workdir = str(self.workdir)
             return run.id
 
     def run(
@@ -306,7 +368,10 @@ class HarvestRunner:
             if close is not None:
                 close()
             summary.seconds = time.perf_counter() - started
+            summary.status = status
             self._flush(run_id, summary, total, status=status, error=error)
+            if self.workdir is not None and self.workdir.name == f"run-{run_id}":
+                shutil.rmtree(self.workdir, ignore_errors=True)
         return summary
 
     def _collect(self, run_id, summary, pending, total, on_progress, last_flush) -> float:
@@ -328,8 +393,84 @@ class HarvestRunner:
                error: str | None = None) -> None:
         # live counts: the items' own transactions keep the counters
         values = dict(total=total) if self.live_counts else dict(
-            done=summary.done, skipped=summary.skipped, failed=summary.failed, total=total)
+            done=summary.done, skipped=summary.skipped + summary.conflict, failed=summary.failed,
+            partial=summary.partial, replaced=summary.replaced, conflict=summary.conflict, total=total)
         if status is not None:
             values.update(status=status, error=error, finished_at=datetime.now(timezone.utc))
         with self.sessions.begin() as session:
             session.execute(update(HarvestRun).where(HarvestRun.id == run_id).values(**values))
+
+
+def _judge(stored, prepared) -> tuple[str, list[str]]:
+    """An article's item status and reasons from what the store did with it."""
+    reasons: list[str] = []
+    if stored.status == "unchanged":
+        return "skipped", ["unchanged (already stored)"]
+    if stored.status == "conflict":
+        return "conflict", [f"{prepared.key} is stored from {stored.other_origin} ({stored.why}); this copy is "
+                            f"not stored"]
+    if stored.status == "replaced":
+        reasons.append(f"replaced the copy of {prepared.key} from {stored.other_origin} ({stored.why})")
+    incomplete = prepared.incomplete
+    reasons += incomplete + list(stored.warnings or ())
+    if incomplete:
+        return "partial", reasons
+    return ("replaced" if stored.status == "replaced" else "ok"), reasons
+
+
+# -- runs killed without a word ------------------------------------------------------------------
+def run_workdir(run_id: int) -> Path:
+    """A local run's temporary files (extracted packages, downloads): removed at its end, or by the
+    next start when it was killed."""
+    from figmine.settings import get_settings
+
+    return get_settings().home.resolve() / "tmp" / f"run-{run_id}"
+
+
+def _process_started(pid: int) -> tuple[str, float] | None:
+    """(state, start time as a Unix time) of a process, from /proc (None where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_alive(pid: int, since: datetime) -> bool:
+    """Is the process that started a run at `since` still there? Not when its pid is gone, a zombie,
+    or taken by a process that started after the run."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    started = _process_started(pid)
+    if started is None:
+        return True
+    state, at = started
+    return state != "Z" and at <= since.timestamp() + 1.0
+
+
+def mark_interrupted_runs(sessions: sessionmaker[Session]) -> list[int]:
+    """Runs of this machine still `running` whose process is gone (killed with `kill -9`, a power
+    cut): marked `interrupted`, their temporary files removed. Returns their ids."""
+    host = socket.gethostname()
+    with sessions.begin() as session:
+        rows = session.execute(
+            select(HarvestRun.id, HarvestRun.pid, HarvestRun.started_at, HarvestRun.workdir)
+            .where(HarvestRun.status == "running", HarvestRun.host == host, HarvestRun.pid.is_not(None))
+            .with_for_update(skip_locked=True)
+        ).all()
+        dead = [r for r in rows if not process_alive(r.pid, r.started_at)]
+        for row in dead:
+            session.execute(update(HarvestRun).where(HarvestRun.id == row.id).values(
+                status="interrupted", finished_at=datetime.now(timezone.utc),
+                error=f"interrupted: its process ({host}, pid {row.pid}) ended without finishing the run"))
+    for row in dead:
+        if row.workdir and Path(row.workdir).name == f"run-{row.id}":
+            shutil.rmtree(row.workdir, ignore_errors=True)
+    return [row.id for row in dead]

@@ -1,7 +1,11 @@
-"""Write one prepared article in one transaction: insert, or replace an older/different version.
+"""Write one prepared article in one transaction: insert, replace a lower-ranked copy, or keep the stored one.
 
 A concurrent writer of the same article waits on a transaction-scoped advisory lock, so two workers
-(or a re-run after `kill -9`) never duplicate an article or leave half of one.
+(or a re-run after `kill -9`) never duplicate an article or leave half of one. Two inputs with one
+identity and different content are decided by `harvester.identity.Claim` (version, publication date,
+completeness, content hash), so the stored copy does not depend on the order they came in.
+Every value is fitted to its column first (`store.fit`): an overlong field costs a warning, not the
+article.
 """
 
 from __future__ import annotations
@@ -12,42 +16,51 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from harvester.identity import Claim
 from pipeline.prepare import PreparedArticle
+from store.fit import clean_json, fit_row
 from store.models import Article, Citance, CitanceFigure, Figure, Modality, Subcaption
 
 
 @dataclass
 class StoreOutcome:
-    status: str  # stored | replaced | unchanged | older
+    status: str  # stored | replaced | unchanged | conflict (a higher-ranked copy is stored: this one is not)
     article_id: int | None
     n_figures: int = 0
+    other_origin: str | None = None  # replaced / conflict: where the other copy came from
+    why: str | None = None  # replaced / conflict: why the kept copy ranks higher
+    warnings: list[str] | None = None  # values fitted to their columns
 
 
 def store_article(session: Session, prepared: PreparedArticle) -> StoreOutcome:
     """Store `prepared` inside the caller's transaction (the caller commits)."""
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": prepared.key})
+    images = select(func.count()).where(Figure.article_id == Article.id, Figure.image_key.is_not(None))
     existing = session.execute(
-        select(Article.id, Article.version, Article.content_hash, Article.xml_sha256, Article.file_hashes).where(
-            Article.article_key == prepared.key
-        )
+        select(Article.id, Article.version, Article.content_hash, Article.xml_sha256, Article.file_hashes,
+               Article.pub_date, Article.origin, images.scalar_subquery().label("images"))
+        .where(Article.article_key == prepared.key)
     ).one_or_none()
-    bundle, parsed = prepared.bundle, prepared.parsed
-    version = bundle.version
+    bundle, parsed, identity = prepared.bundle, prepared.parsed, prepared.identity
+    claim = prepared.claim
     if existing is not None:
-        if existing.version is not None and version is not None and existing.version > version:
-            return StoreOutcome("older", existing.id)
         if existing.content_hash == prepared.content_hash or _adds_nothing(existing, prepared):
             return StoreOutcome("unchanged", existing.id)
+        stored = Claim(existing.version, existing.pub_date, existing.images, existing.content_hash)
+        if stored.rank > claim.rank:
+            return StoreOutcome("conflict", existing.id, other_origin=existing.origin, why=stored.why_over(claim))
 
-    values = dict(
+    fitted: list[str] = []
+    values = fit_row(Article, dict(
         article_key=prepared.key,
-        pmcid=bundle.pmcid or parsed.pmcid,
-        version=version,
-        pmid=bundle.pmid or parsed.pmid,
-        doi=bundle.doi or parsed.doi,
-        title=parsed.title or bundle.title,
+        pmcid=identity.pmcid,
+        version=identity.version,
+        pmid=identity.pmid,
+        doi=identity.doi,
+        title=parsed.title or (bundle.title if prepared.single else None),
         journal=parsed.journal,
         year=parsed.year,
+        pub_date=parsed.pub_date,
         article_type=parsed.article_type,
         license_code=prepared.license_code,
         license_url=parsed.license_url,
@@ -59,24 +72,31 @@ def store_article(session: Session, prepared: PreparedArticle) -> StoreOutcome:
         xml_sha256=prepared.xml_sha256,
         xml_blob_key=prepared.xml_blob_key,
         pdf_blob_key=prepared.pdf_blob_key,
-        file_hashes=prepared.file_hashes,
+        file_hashes=clean_json(prepared.file_hashes),
         content_hash=prepared.content_hash,
-        warnings=prepared.warnings,
-    )
+        warnings=clean_json(prepared.warnings),
+    ), fitted)
     if existing is None:
         article_id = session.execute(insert(Article).values(**values).returning(Article.id)).scalar_one()
-        status = "stored"
+        outcome = StoreOutcome("stored", article_id)
     else:
         article_id = existing.id
-        # children go with the old version; ON DELETE CASCADE removes subfigures, mentions, targets
+        # children go with the old copy; ON DELETE CASCADE removes subfigures, mentions, targets
         session.execute(delete(Citance).where(Citance.article_id == article_id))
         session.execute(delete(Figure).where(Figure.article_id == article_id))
         session.execute(Article.__table__.update().where(Article.id == article_id).values(**values))
-        status = "replaced"
+        outcome = StoreOutcome("replaced", article_id, other_origin=existing.origin,
+                               why=claim.why_over(Claim(existing.version, existing.pub_date, existing.images,
+                                                        existing.content_hash)))
 
-    figure_ids = _insert_figures(session, article_id, prepared)
-    _insert_citances(session, article_id, prepared, figure_ids)
-    return StoreOutcome(status, article_id, len(prepared.figures))
+    figure_ids = _insert_figures(session, article_id, prepared, fitted)
+    _insert_citances(session, article_id, prepared, figure_ids, fitted)
+    if fitted:
+        session.execute(Article.__table__.update().where(Article.id == article_id)
+                        .values(warnings=clean_json(prepared.warnings + fitted)))
+    outcome.n_figures = len(prepared.figures)
+    outcome.warnings = fitted
+    return outcome
 
 
 def _adds_nothing(existing, prepared: PreparedArticle) -> bool:
@@ -89,7 +109,8 @@ def _adds_nothing(existing, prepared: PreparedArticle) -> bool:
                if name != (prepared.bundle.xml_path.name if prepared.bundle.xml_path else None))
 
 
-def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle) -> dict[str, int]:
+def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle,
+                    fitted: list[str]) -> dict[str, int]:
     """Insert figures in document order; returns JATS id → row id (parents resolved in a second pass)."""
     if not prepared.figures:
         return {}
@@ -97,8 +118,7 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
     rows = []
     for ordinal, fig in enumerate(prepared.figures):
         parsed, image = fig.parsed, fig.primary
-        rows.append(
-            dict(
+        rows.append(fit_row(Figure, dict(
                 article_id=article_id,
                 ordinal=ordinal,
                 jats_id=parsed.jats_id,
@@ -108,9 +128,9 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
                 caption_xml=parsed.caption_xml,
                 context=parsed.context,
                 graphic_href=parsed.graphic_hrefs[0] if parsed.graphic_hrefs else None,
-                graphics=[
+                graphics=clean_json([
                     {k: v for k, v in img.__dict__.items() if v is not None} for img in fig.images
-                ],
+                ]),
                 source=fig.source,
                 image_key=image.key if image else None,
                 image_format=image.format if image else None,
@@ -121,8 +141,7 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
                 image_error=fig.image_error,
                 modality_id=modality_ids.get(fig.modality.code) if fig.modality else None,
                 modality_score=fig.modality.confidence if fig.modality else None,
-            )
-        )
+            ), fitted, f"figure {ordinal + 1}"))
     ids = session.execute(
         insert(Figure).returning(Figure.id, sort_by_parameter_order=True), rows
     ).scalars().all()
@@ -131,7 +150,8 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
         if fig.parsed.jats_id and fig.parsed.jats_id not in by_jats_id:
             by_jats_id[fig.parsed.jats_id] = row_id
     subcaptions = [
-        dict(figure_id=row_id, ordinal=i, label=sub.label, text=sub.text, full_text=sub.full_text, flag="unaligned")
+        fit_row(Subcaption, dict(figure_id=row_id, ordinal=i, label=sub.label, text=sub.text, full_text=sub.full_text,
+                                 flag="unaligned"), fitted, "subcaption")
         for fig, row_id in zip(prepared.figures, ids)
         for i, sub in enumerate(fig.subcaptions)
     ]
@@ -148,20 +168,20 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
 
 
 def _insert_citances(
-    session: Session, article_id: int, prepared: PreparedArticle, figure_ids: dict[str, int]
+    session: Session, article_id: int, prepared: PreparedArticle, figure_ids: dict[str, int], fitted: list[str]
 ) -> None:
     citances = prepared.parsed.citances
     if not citances:
         return
     rows = [
-        dict(
+        fit_row(Citance, dict(
             article_id=article_id,
             ordinal=ordinal,
             text=c.text,
             section=c.section,
             panels=c.panels,
-            xref_texts=c.xref_texts,
-        )
+            xref_texts=clean_json(c.xref_texts),
+        ), fitted, "citance")
         for ordinal, c in enumerate(citances)
     ]
     ids = session.execute(insert(Citance).returning(Citance.id, sort_by_parameter_order=True), rows).scalars().all()
@@ -176,7 +196,8 @@ def _insert_citances(
             panels = citance.panels_by_figure.get(jats_id)
             if panels is None:
                 panels = citance.panels if len(citance.figure_ids) == 1 else []
-            targets.append(dict(citance_id=citance_id, figure_id=figure_id, panels=panels))
+            targets.append(fit_row(CitanceFigure, dict(citance_id=citance_id, figure_id=figure_id, panels=panels),
+                                   fitted, "citance"))
     if targets:
         session.execute(insert(CitanceFigure), targets)
 

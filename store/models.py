@@ -7,12 +7,13 @@ arrays, JSONB, generated tsvector columns with GIN indexes, pg_trgm.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -40,7 +41,8 @@ class Article(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # pmcid when known, else "doi:<doi>" or "sha256:<xml digest>" for bare XML without identifiers
-    article_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # harvester.identity: "PMC123", "pmid:123", "doi:<doi, lower case>" (300 characters at most) or "sha256:<hex>"
+    article_key: Mapped[str] = mapped_column(String(320), unique=True)
     pmcid: Mapped[str | None] = mapped_column(String(20), index=True)
     version: Mapped[int | None] = mapped_column(Integer)
     pmid: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -48,6 +50,7 @@ class Article(Base):
     title: Mapped[str | None] = mapped_column(Text)
     journal: Mapped[str | None] = mapped_column(String(500), index=True)
     year: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    pub_date: Mapped[date | None] = mapped_column(Date)  # decides between two copies (harvester.identity)
     article_type: Mapped[str | None] = mapped_column(String(100))
     license_code: Mapped[str | None] = mapped_column(String(40), index=True)
     license_url: Mapped[str | None] = mapped_column(Text)
@@ -287,11 +290,20 @@ class HarvestRun(Base):
     done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # of `done`: stored with something missing; stored over a lower-ranked copy. Of `skipped`: not
+    # stored because a higher-ranked copy of the same identity is (pipeline.runner.STATUSES)
+    partial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replaced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    conflict: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+    # the process running a local run: a run still `running` whose process is gone was killed
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    workdir: Mapped[str | None] = mapped_column(Text)  # its temporary files, removed when it was killed
 
 
 class HarvestItem(Base):
-    """Per-article outcome of a run: ok, skipped (already stored / licence filter) or failed with its error."""
+    """Per-article outcome of a run (pipeline.runner.STATUSES) with its reason, and where it came from."""
 
     __tablename__ = "harvest_items"
     __table_args__ = (Index("ix_harvest_items_run_status", "run_id", "status"),)
@@ -300,8 +312,11 @@ class HarvestItem(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("harvest_runs.id", ondelete="CASCADE"))
     item: Mapped[str] = mapped_column(Text)  # PMCID, path or URL
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16))  # ok | skipped | failed
-    reason: Mapped[str | None] = mapped_column(Text)  # why skipped / the error
+    article_key: Mapped[str | None] = mapped_column(String(320))  # the identity it was stored (or judged) under
+    origin: Mapped[str | None] = mapped_column(Text)  # the input: file path, package, bucket prefix or URL
+    other_origin: Mapped[str | None] = mapped_column(Text)  # replaced / conflict: the other copy's origin
+    status: Mapped[str] = mapped_column(String(16))  # ok | partial | replaced | skipped | conflict | failed | queued
+    reason: Mapped[str | None] = mapped_column(Text)  # why partial, skipped, replaced, conflict or failed
     source: Mapped[str | None] = mapped_column(String(20))
     n_figures: Mapped[int | None] = mapped_column(Integer)
     seconds: Mapped[float | None] = mapped_column(Float)

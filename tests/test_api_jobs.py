@@ -135,13 +135,15 @@ def test_harvest_job_runs_in_the_background_with_progress(figmine_env, engine, m
         body = wait_for(c, f"/harvests/{run_id}", token)
         c.app.state.jobs.wait(30)
         assert body["status"] == "finished", body
-        assert (body["total"], body["done"], body["skipped"], body["failed"], body["processed"]) == (3, 2, 0, 1, 3)
+        assert (body["total"], body["done"], body["skipped"], body["failed"], body["processed"]) == (3, 3, 0, 0, 3)
+        assert body["partial"] == 1, body  # one picture of PMC9000001 has a wrong md5: stored without it
         assert body["params"]["ids"] == ["PMC2924383", "PMC3532326", "PMC9000001"]
+        assert body["params"]["detect"] is True and body["params"]["concepts"] is True
         [error] = body["recent_errors"]
-        assert error["item"] == "PMC9000001" and "md5" in error["reason"]
+        assert error["item"] == "PMC9000001" and error["status"] == "partial" and "md5" in error["reason"]
         # what it stored is served right away
         pmcids = {a["pmcid"] for a in c.get("/articles").json()["items"]}
-        assert pmcids == {"PMC2924383", "PMC3532326"}
+        assert pmcids == {"PMC2924383", "PMC3532326", "PMC9000001"}
         assert c.get("/figures", params={"pmcid": "PMC2924383", "total": "true"}).json()["total"] == 4
         # the same request again: everything stored is skipped
         again = c.post("/harvests", json={"pmcid": ["PMC2924383", "PMC3532326"]}, headers={"X-API-Key": token})

@@ -12,6 +12,7 @@ from support.sql import rows
 from typer.testing import CliRunner
 
 from figmine.cli import app
+from pipeline.runner import EXIT_CODES
 from harvester.sources.mirror_builder import build_mirror, load_articles
 
 OLD = datetime(2025, 1, 1, tzinfo=UTC)
@@ -56,16 +57,21 @@ def harvest(*args: str):
 def test_harvest_pmcids_from_bucket(harvest_env):
     url = harvest_env["url"]
     result = harvest("--pmcid", "PMC2924383", "PMC3532326", "PMC9000001", "PMC9000002", "--license", "any")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_CODES["partial"], result.output
 
     articles = {r.pmcid: r for r in rows(url, "SELECT pmcid, version, source, license_code, doi FROM articles")}
-    assert set(articles) == {"PMC2924383", "PMC3532326", "PMC9000002"}
+    assert set(articles) == {"PMC2924383", "PMC3532326", "PMC9000001", "PMC9000002"}
     assert articles["PMC2924383"].version == 2, "the highest version is harvested"
     assert articles["PMC2924383"].source == "s3" and articles["PMC2924383"].license_code == "CC BY"
 
+    # a figure whose md5 is wrong costs that figure's image, not the article
     items = {r.item: r for r in rows(url, "SELECT item, status, reason FROM harvest_items")}
-    assert items["PMC9000001"].status == "failed"
+    assert items["PMC9000001"].status == "partial"
     assert "md5" in items["PMC9000001"].reason and "1756-0500-5-615-2.jpg" in items["PMC9000001"].reason
+    images = rows(url, "SELECT f.jats_id, f.image_key, f.image_error FROM figures f JOIN articles a "
+                       "ON a.id=f.article_id WHERE a.pmcid='PMC9000001' ORDER BY f.ordinal")
+    assert [bool(f.image_key) for f in images] == [True, False], images
+    assert "md5" in images[1].image_error
 
     figures = rows(url, "SELECT f.source, f.image_key, f.width FROM figures f JOIN articles a ON a.id=f.article_id "
                         "WHERE a.pmcid='PMC9000002'")
@@ -76,10 +82,11 @@ def test_harvest_pmcids_from_bucket(harvest_env):
     assert again.exit_code == 0, again.output
     last = rows(url, "SELECT item, status, reason FROM harvest_items WHERE run_id = (SELECT max(id) FROM harvest_runs)")
     status = {r.item: r.status for r in last}
-    assert status == {"PMC2924383": "skipped", "PMC3532326": "skipped", "PMC9000001": "failed"}
+    # the partial one is fetched again (its figure may be there now) and found unchanged
+    assert status == {"PMC2924383": "skipped", "PMC3532326": "skipped", "PMC9000001": "skipped"}
     assert all("already stored" in r.reason for r in last if r.status == "skipped")
     run = rows(url, "SELECT status, done, skipped, failed FROM harvest_runs ORDER BY id DESC LIMIT 1")[0]
-    assert (run.status, run.done, run.skipped, run.failed) == ("finished", 0, 2, 1)
+    assert (run.status, run.done, run.skipped, run.failed) == ("finished", 0, 3, 0)
 
 
 def test_harvest_licence_filter_and_since(harvest_env):

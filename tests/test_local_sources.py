@@ -227,16 +227,28 @@ def test_mirror_highest_version_metadata_and_checksums(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "packages").exists(), "a mirror is read in place"
 
 
-@pytest.mark.parametrize("corrupt", ["gr1.jpg", "PMC200.1.xml", "PMC200.1.pdf"])
-def test_mirror_md5_mismatch_is_a_source_error(tmp_path: Path, corrupt: str) -> None:
+def test_mirror_xml_md5_mismatch_is_a_source_error(tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
-    _version_folder(mirror, "PMC200", 1, media={"gr1.jpg": b"image"}, corrupt=corrupt)
+    _version_folder(mirror, "PMC200", 1, media={"gr1.jpg": b"image"}, corrupt="PMC200.1.xml")
     _version_folder(mirror, "PMC300", 1, media={"gr1.jpg": b"fine"})
     bundles, errors = _run([mirror], tmp_path / "work")
     assert [b.pmcid for b in bundles] == ["PMC300"]
     (error,) = errors
     assert error.pmcid == "PMC200"
-    assert "md5 mismatch" in str(error) and corrupt in str(error)
+    assert "md5 mismatch" in str(error) and "PMC200.1.xml" in str(error)
+
+
+@pytest.mark.parametrize("corrupt", ["gr1.jpg", "PMC200.1.pdf"])
+def test_mirror_media_md5_mismatch_leaves_that_file_out(tmp_path: Path, corrupt: str) -> None:
+    mirror = tmp_path / "mirror"
+    _version_folder(mirror, "PMC200", 1, media={"gr1.jpg": b"image"}, corrupt=corrupt)
+    (bundle,), errors = _run([mirror], tmp_path / "work")
+    assert not errors
+    assert corrupt not in bundle.files
+    assert bundle.pdf_path is None or bundle.pdf_path.name != corrupt
+    assert any("md5 mismatch" in w and corrupt in w for w in bundle.warnings), bundle.warnings
+    if corrupt == "gr1.jpg":  # a figure's picture: the article will be partial without it
+        assert "md5 mismatch" in bundle.missing["gr1.jpg"]
 
 
 def test_version_folder_given_directly_and_via_its_xml(tmp_path: Path) -> None:

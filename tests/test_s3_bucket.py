@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+
 import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -70,6 +72,7 @@ def fault_articles(base: list[MirrorArticle]) -> list[MirrorArticle]:
         clone(small, "PMC9000011"),  # 503 SlowDown through the proxy
         clone(small, "PMC7000"),  # PMC7000. must not match PMC70001.*
         clone(small, "PMC70001", version=3),
+        clone(small, "PMC9000012", md5_overrides={"PMC9000012.1.xml": "0" * 32}),  # the article itself is wrong
     ]
 
 
@@ -177,18 +180,25 @@ def test_unknown_article_is_a_non_retriable_source_error(source: S3BucketSource)
     assert err.value.retriable is False and err.value.pmcid == "PMC1"
 
 
-def test_md5_mismatch_is_downloaded_twice_then_reported(mirror: Mirror, proxy: FaultProxy,
-                                                       proxied: S3BucketSource) -> None:
-    with pytest.raises(SourceError, match=r"md5 mismatch for 1756-0500-5-615-2\.jpg"):
-        proxied.fetch("PMC9000001")
+def test_media_md5_mismatch_is_downloaded_twice_then_left_out(mirror: Mirror, proxy: FaultProxy,
+                                                              proxied: S3BucketSource) -> None:
+    bundle = proxied.fetch("PMC9000001")  # the article is complete without one picture: it comes, without it
     assert proxy.count(r"/PMC9000001\.1/1756-0500-5-615-2\.jpg$") == 2, "expected one re-download"
-    assert not (proxied.work_dir / "PMC9000001.1").exists(), "a failed fetch must not leave files behind"
+    assert sorted(bundle.files) == [SMALL_FIGS[0]]
+    assert re.search(r"md5 mismatch for 1756-0500-5-615-2\.jpg", bundle.missing[SMALL_FIGS[1]])
+    assert not list((proxied.work_dir / "PMC9000001.1").glob("*.part")), "no partial download is left behind"
 
 
-def test_missing_object_is_reported_by_name(source: S3BucketSource) -> None:
-    with pytest.raises(SourceError, match=r"PMC9000002\.1: 1756-0500-5-615-1\.jpg is missing .*\(404\)") as err:
-        source.fetch("PMC9000002")
-    assert err.value.retriable is False
+def test_xml_md5_mismatch_fails_the_article(proxied: S3BucketSource) -> None:
+    with pytest.raises(SourceError, match=r"md5 mismatch for PMC9000012\.1\.xml"):
+        proxied.fetch("PMC9000012")
+    assert not (proxied.work_dir / "PMC9000012.1").exists(), "a failed fetch must not leave files behind"
+
+
+def test_missing_media_object_is_named_in_the_bundle(source: S3BucketSource) -> None:
+    bundle = source.fetch("PMC9000002")
+    assert sorted(bundle.files) == [SMALL_FIGS[1]]
+    assert re.search(r"PMC9000002\.1: 1756-0500-5-615-1\.jpg is missing .*\(404\)", bundle.missing[SMALL_FIGS[0]])
 
 
 def test_xml_object_that_is_not_xml_is_rejected(source: S3BucketSource) -> None:
@@ -224,7 +234,7 @@ def test_answer_slower_than_the_read_timeout_is_retried(proxy: FaultProxy, proxi
 
 
 def test_broken_articles_do_not_affect_others_fetched_at_the_same_time(source: S3BucketSource) -> None:
-    ids = ["PMC9000001", "PMC2958805", "PMC9000002", "PMC3532326", "PMC9000003", "PMC2924383"]
+    ids = ["PMC9000001", "PMC2958805", "PMC9000012", "PMC3532326", "PMC9000003", "PMC2924383", "PMC9000002"]
 
     def attempt(pmcid: str) -> ArticleBundle | SourceError:
         try:
@@ -235,7 +245,9 @@ def test_broken_articles_do_not_affect_others_fetched_at_the_same_time(source: S
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = dict(zip(ids, pool.map(attempt, ids), strict=True))
     failed = sorted(k for k, v in results.items() if isinstance(v, SourceError))
-    assert failed == ["PMC9000001", "PMC9000002", "PMC9000003"]
+    assert failed == ["PMC9000003", "PMC9000012"]  # not XML; the XML's md5 is wrong
+    assert sorted(results["PMC9000001"].missing) == [SMALL_FIGS[1]]  # wrong md5 of a picture: without it
+    assert sorted(results["PMC9000002"].missing) == [SMALL_FIGS[0]]  # a picture is not there (404)
     assert_complete(results["PMC2958805"], [f"pcbi.1000960.g00{i}.jpg" for i in range(1, 5)])
     assert_complete(results["PMC3532326"], SMALL_FIGS)
     assert results["PMC2924383"].version == 2

@@ -54,7 +54,8 @@ def harvest_on_pool(
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(processes, mp_context=context)
     futures = (
-        pool.submit(stages.harvest_group, run_id, stages.refs_to_json(group), license_filter, threads=threads)
+        pool.submit(stages.harvest_group, run_id, stages.refs_to_json(group), license_filter, threads=threads,
+                    workdir=str(runner.workdir) if runner.workdir else None)
         for group in batched(refs, threads)
     )
     return runner.follow(run_id, futures, width=processes, total=total, on_progress=on_progress,

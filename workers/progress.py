@@ -7,11 +7,12 @@ import importlib.util
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.runner import ItemOutcome, RunSummary
+from pipeline.runner import STATUSES, ItemOutcome, RunSummary
 from store.models import HarvestItem, HarvestRun
+from store.runs import run_counts
 
 
 def later_stages(detect: bool, captions: bool = True) -> list[str]:
@@ -28,20 +29,15 @@ def run_summary(session: Session, run_id: int, *, failures: int = 20) -> tuple[R
     run = session.get(HarvestRun, run_id)
     if run is None:
         raise LookupError(f"no harvest run {run_id}")
-    summary = RunSummary(run_id)
-    rows = session.execute(
-        select(HarvestItem.status, func.count(), func.coalesce(func.sum(HarvestItem.n_figures), 0))
-        .where(HarvestItem.run_id == run_id).group_by(HarvestItem.status)
-    ).all()
-    for status, count, figures in rows:
-        if status in ("ok", "partial", "skipped", "failed"):
-            setattr(summary, status, int(count))
-        if status in ("ok", "partial"):
-            summary.figures += int(figures)
+    summary = RunSummary(run_id, status=run.status)
+    counts, summary.figures = run_counts(session, [run_id])[run_id]
+    for status in STATUSES:
+        setattr(summary, status, counts.get(status, 0))
     summary.failures = [
-        ItemOutcome(r.item, "failed", r.reason) for r in session.execute(
-            select(HarvestItem.item, HarvestItem.reason)
-            .where(HarvestItem.run_id == run_id, HarvestItem.status == "failed")
+        ItemOutcome(r.item, r.status, r.reason, origin=r.origin, other_origin=r.other_origin) for r in session.execute(
+            select(HarvestItem.item, HarvestItem.status, HarvestItem.reason, HarvestItem.origin,
+                   HarvestItem.other_origin)
+            .where(HarvestItem.run_id == run_id, HarvestItem.status.in_(("failed", "partial", "conflict")))
             .order_by(HarvestItem.id).limit(failures)
         )
     ]

@@ -24,6 +24,7 @@ import dataclasses
 import logging
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import exists, func, insert, select, update
 
@@ -89,9 +90,11 @@ def _work_items(refs: list[Ref], fetcher) -> list:
 
 
 def harvest_group(run_id: int, refs: list[Ref], license_filter: str = "any", *,
-                  threads: int | None = None) -> list[ItemOutcome]:
-    """Fetch, parse and store a group of articles for run `run_id`; one outcome per item."""
+                  threads: int | None = None, workdir: str | None = None) -> list[ItemOutcome]:
+    """Fetch, parse and store a group of articles for run `run_id`; one outcome per article. `workdir`:
+    the run's folder for temporary files, on the machine of a local run (else the system's)."""
     runner, fetcher = _harvest_tools(license_filter, threads)
+    runner.workdir = Path(workdir) if workdir else None
     return runner.process_group(run_id, _work_items(refs, fetcher))
 
 
@@ -218,14 +221,10 @@ def stalled_items(progress: dict[int, tuple[int, float]], after_s: float,
 
 
 def fail_run(run_id: int, error: str) -> None:
+    from pipeline.harvest import fail_run as fail
     from store.db import session_factory
-    from store.models import HarvestRun
 
-    with session_factory().begin() as session:
-        session.execute(
-            update(HarvestRun).where(HarvestRun.id == run_id)
-            .values(status="failed", error=error[:4000], finished_at=datetime.now(timezone.utc))
-        )
+    fail(session_factory(), run_id, error)
 
 
 def _jsonb(value: dict):

@@ -333,19 +333,30 @@ def _bundle_from_version_dir(item: _Item) -> ArticleBundle:
             bundle.checksums[xml_path.name] = meta.xml.md5
         if meta.pdf:
             pdf_path = folder / _relative_to_version(meta.pdf, stem)
-            if pdf_path.is_file() and not _left_out(bundle, pdf_path, root):
-                _verify(pdf_path, meta.pdf.md5, pmcid)
-                bundle.pdf_path = pdf_path
-                if meta.pdf.md5:
-                    bundle.checksums[pdf_path.name] = meta.pdf.md5
+            try:
+                if pdf_path.is_file() and not _left_out(bundle, pdf_path, root):
+                    _verify(pdf_path, meta.pdf.md5, pmcid)
+                    bundle.pdf_path = pdf_path
+                    if meta.pdf.md5:
+                        bundle.checksums[pdf_path.name] = meta.pdf.md5
+            except SourceError as exc:  # the PDF is a convenience copy: the article is whole without it
+                bundle.warnings.append(str(exc))
         for obj in meta.media:
             media_path = folder / _relative_to_version(obj, stem)
             if not media_path.is_file():
-                bundle.warnings.append(f"media file listed in metadata is missing: {media_path.name}")
+                why = f"{media_path.name} is listed in the metadata but missing from {folder}"
+                bundle.warnings.append(why)
+                bundle.missing[obj.name] = why
                 continue
             if _left_out(bundle, media_path, root):
+                bundle.missing[obj.name] = _outside_input(media_path)
                 continue
-            _verify(media_path, obj.md5, pmcid)
+            try:
+                _verify(media_path, obj.md5, pmcid)
+            except SourceError as exc:  # only the XML is the article: without this file it is partial
+                bundle.warnings.append(str(exc))
+                bundle.missing[obj.name] = str(exc)
+                continue
             bundle.files[obj.name] = media_path
             if obj.md5:
                 bundle.checksums[obj.name] = obj.md5

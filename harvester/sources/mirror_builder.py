@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from harvester.sources.pmc_metadata import normalise_pmcid
 DEFAULT_BUCKET = "pmc-oa-opendata"
 INVENTORY_PREFIX = "inventory-reports/pmc-oa-opendata/metadata/"
 INVENTORY_SCHEMA = "Bucket, Key, LastModifiedDate, ETag"
+_PMC_ARTICLE_ID = re.compile(rb'(<article-id pub-id-type="pmc(?:id)?">\s*)(?:PMC)?\d+(\s*</article-id>)')
 
 
 @dataclass
@@ -68,6 +70,11 @@ class MirrorArticle:
     # listed in the metadata but not written.
     md5_overrides: dict[str, str] = field(default_factory=dict)
     omit: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # a copy made under another PMCID (test mirrors) names it in its own front matter, as every
+        # article of the bucket does: the article's identity is read from there
+        self.xml = _PMC_ARTICLE_ID.sub(lambda m: m.group(1) + self.pmcid[3:].encode() + m.group(2), self.xml)
 
     @property
     def prefix(self) -> str:

@@ -190,10 +190,12 @@ class S3BucketSource:
 
     # -- fetching ----------------------------------------------------------------------------------
 
-    def fetch(self, pmcid: str, version: int | None = None, *, work_dir: Path | None = None) -> ArticleBundle:
+    def fetch(self, pmcid: str, version: int | None = None, *, work_dir: Path | None = None,
+              meta: PmcMetadata | None = None) -> ArticleBundle:
         """Download one article version (default: the highest) into `<work_dir>/PMC<id>.<ver>/`.
 
-        `work_dir` defaults to the one given at construction (the pipeline passes a per-item folder).
+        `work_dir` defaults to the one given at construction (the pipeline passes a per-item folder);
+        `meta`, the version's metadata when the caller has read it already (it is not read again).
 
         Raises SourceError naming the file on a missing object, a checksum mismatch that a second
         download did not cure, or an XML object that is not article XML. Nothing is left behind then.
@@ -208,7 +210,8 @@ class S3BucketSource:
             if version is None:
                 raise SourceError(f"{pmcid}: not in s3://{self.bucket} (no {pmcid}.<version>/ prefix)",
                                   pmcid=pmcid)
-        meta = self.read_metadata(pmcid, version)
+        if meta is None or (meta.pmcid, meta.version) != (pmcid, version):
+            meta = self.read_metadata(pmcid, version)
         stem = f"{pmcid}.{version}"
         if meta.xml is None:
             raise SourceError(f"{stem}: metadata lists no xml_url", pmcid=pmcid)
@@ -230,14 +233,20 @@ class S3BucketSource:
             warnings.append(f"{stem}: metadata says is_pmc_openaccess=false")
         paths: dict[str, Path] = {}
 
+        missing: dict[str, str] = {}
+
         def job(obj: S3Object) -> Path | None:
             try:
                 return self._download(obj, article_dir / obj.name, stem)
-            except MissingObjectError as exc:
-                if obj is meta.pdf:  # the PDF is a convenience copy; the article is complete without it
-                    warnings.append(str(exc))
-                    return None
-                raise
+            except SourceError as exc:
+                # only the XML is the article: without a media file (404, a wrong md5 twice) it is
+                # stored without that image, as partial; the PDF is a convenience copy
+                if obj is meta.xml or not (isinstance(exc, MissingObjectError) or exc.md5_mismatch):
+                    raise
+                warnings.append(str(exc))
+                if obj is not meta.pdf:
+                    missing[obj.name] = str(exc)
+                return None
 
         try:
             with ThreadPoolExecutor(max_workers=min(self.download_workers, len(wanted)),
@@ -267,6 +276,7 @@ class S3BucketSource:
             pmcid=pmcid,
             version=version,
             files={o.name: paths[o.name] for o in meta.media if o.name in paths},
+            missing=missing,
             pdf_path=pdf_path,
             pmid=meta.pmid,
             doi=meta.doi,
@@ -293,9 +303,11 @@ class S3BucketSource:
                     return dest
                 log.warning("%s: md5 mismatch for %s (attempt %d/%d): expected %s, got %s",
                             stem, obj.name, attempt, self.md5_attempts, obj.md5, got)
-            raise SourceError(
+            error = SourceError(
                 f"{stem}: md5 mismatch for {obj.name}: metadata says {obj.md5}, downloaded object hashes to "
                 f"{got} ({self.md5_attempts} downloads)", pmcid=stem.split(".")[0], retriable=True)
+            error.md5_mismatch = True
+            raise error
         finally:
             tmp.unlink(missing_ok=True)
 
