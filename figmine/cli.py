@@ -319,7 +319,7 @@ def runs_show(
             line += f" ({item['n_figures']} figures)"
         if item["reason"]:
             line += f": {escape(item['reason'])}"
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 # -- api ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from support.s3_mirror import mirror_bucket, moto_endpoint  # noqa: F401  (moto_endpoint: a fixture)
 from typer.testing import CliRunner
@@ -141,16 +141,41 @@ def test_harvest_job_runs_in_the_background_with_progress(figmine_env, engine, m
         assert body["params"]["detect"] is True and body["params"]["concepts"] is True
         [error] = body["recent_errors"]
         assert error["item"] == "PMC9000001" and error["status"] == "partial" and "md5" in error["reason"]
-        # what it stored is served right away
+        # what it stored is served right away, split into panels and annotated (the CLI's later stages)
         pmcids = {a["pmcid"] for a in c.get("/articles").json()["items"]}
         assert pmcids == {"PMC2924383", "PMC3532326", "PMC9000001"}
+        with engine.connect() as conn:
+            pending = conn.execute(text("SELECT count(*) FILTER (WHERE detected_at IS NULL AND image_key IS NOT NULL),"
+                                        " count(*) FILTER (WHERE annotated_at IS NULL) FROM figures")).one()
+        assert tuple(pending) == (0, 0), "a harvest through the API runs detection and the caption stage"
         assert c.get("/figures", params={"pmcid": "PMC2924383", "total": "true"}).json()["total"] == 4
         # the same request again: everything stored is skipped
         again = c.post("/harvests", json={"pmcid": ["PMC2924383", "PMC3532326"]}, headers={"X-API-Key": token})
         second = wait_for(c, again.json()["url"], token)
         assert (second["status"], second["done"], second["skipped"]) == ("finished", 0, 2)
-        text = c.get("/metrics").text
-        assert 'figmine_jobs_running{kind="harvest"} 0.0' in text
+        metrics = c.get("/metrics").text
+        assert 'figmine_jobs_running{kind="harvest"} 0.0' in metrics
+
+
+def test_harvest_options_are_the_clis_detection_and_concepts_off(figmine_env, engine, moto_endpoint, bucket,  # noqa: F811
+                                                                 monkeypatch):
+    from store import db
+
+    monkeypatch.setenv("FIGMINE_PMC_S3_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("FIGMINE_PMC_BUCKET", bucket)
+    db.reset_caches()
+    token = new_key(engine)
+    with make_client() as c:
+        r = c.post("/harvests", json={"pmcid": ["PMC2924383"], "detect": False, "concepts": False},
+                   headers={"X-API-Key": token})
+        assert r.status_code == 202, r.text
+        body = wait_for(c, r.json()["url"], token)
+        c.app.state.jobs.wait(30)
+        assert (body["status"], body["done"]) == ("finished", 1), body
+        assert (body["params"]["detect"], body["params"]["concepts"]) == (False, False)
+    with engine.connect() as conn:
+        figures = conn.execute(text("SELECT count(*), count(detected_at), count(annotated_at) FROM figures")).one()
+    assert tuple(figures) == (4, 0, 0), "detection and the caption stage were turned off"
 
 
 # -- exports -----------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""A run killed with SIGKILL half-way and started again completes with no duplicate and no half article."""
+"""A run killed with SIGKILL half-way and started again completes with no duplicate and no half article;
+the killed run is marked interrupted by the next start and its temporary files are removed."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,12 +36,25 @@ def _count(url: str, sql: str) -> int:
         engine.dispose()
 
 
+def _row(url: str, sql: str) -> tuple:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(text(sql)).one())
+    finally:
+        engine.dispose()
+
+
 def test_sigkill_half_way_then_rerun_completes_without_duplicates(figmine_env, tmp_path):
     url = figmine_env["url"]
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     n = 120
     _make_corpus(corpus, n)
+    packages = sorted((FIXTURES / "packages").glob("*.tar.gz"))
+    for package in packages:  # extracted into the run's work folder when their turn comes (first)
+        shutil.copy(package, corpus / f"0_{package.name}")
+    n += len(packages)
     env = {**os.environ, "DATABASE_URL": url, "FIGMINE_HOME": str(figmine_env["home"]), "FIGMINE_CONCURRENCY": "2"}
     cmd = [sys.executable, "-m", "figmine", "ingest", str(corpus)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -52,17 +67,27 @@ def test_sigkill_half_way_then_rerun_completes_without_duplicates(figmine_env, t
     proc.wait()
     stored_at_kill = _count(url, "SELECT count(*) FROM articles")
     assert 0 < stored_at_kill < n
+    killed = _count(url, "SELECT id FROM harvest_runs")
+    workdir = Path(figmine_env["home"]) / "tmp" / f"run-{killed}"
+    assert any(workdir.rglob("*.nxml")), "the killed run left its extracted packages behind"
 
     # every stored article is whole: its figures and citances are there
-    expected_figures = _count(url, "SELECT max(c) FROM (SELECT count(*) c FROM figures GROUP BY article_id) t")
+    corpus_articles = "SELECT id FROM articles WHERE doi LIKE '10.9999/figmine.%'"
+    expected_figures = _count(url, f"SELECT max(c) FROM (SELECT count(*) c FROM figures WHERE article_id IN "
+                                   f"({corpus_articles}) GROUP BY article_id) t")
     assert _count(url, f"SELECT count(*) FROM (SELECT a.id FROM articles a LEFT JOIN figures f ON f.article_id=a.id "
-                       f"GROUP BY a.id HAVING count(f.id) <> {expected_figures}) t") == 0
+                       f"WHERE a.id IN ({corpus_articles}) GROUP BY a.id HAVING count(f.id) <> {expected_figures}) t") == 0
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    status, error = _row(url, f"SELECT status, error FROM harvest_runs WHERE id = {killed}")
+    assert status == "interrupted" and "ended without finishing" in error
+    assert not workdir.exists(), "the next start removes a killed run's temporary files"
+    assert not any((Path(figmine_env["home"]) / "tmp").iterdir()), "a finished run leaves no temporary files"
     assert _count(url, "SELECT count(*) FROM articles") == n
     assert _count(url, "SELECT count(DISTINCT article_key) FROM articles") == n
-    assert _count(url, "SELECT count(*) FROM figures") == n * expected_figures
+    assert _count(url, "SELECT count(*) FROM figures WHERE article_id IN (SELECT id FROM articles WHERE "
+                       "doi LIKE '10.9999/figmine.%')") == (n - len(packages)) * expected_figures
     assert _count(url, "SELECT count(*) FROM (SELECT article_id, ordinal FROM figures GROUP BY 1, 2 HAVING count(*) > 1) t") == 0
     last_run = _count(url, "SELECT max(id) FROM harvest_runs")
     assert _count(url, f"SELECT count(*) FROM harvest_items WHERE run_id={last_run} AND status='skipped'") >= stored_at_kill

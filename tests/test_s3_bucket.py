@@ -301,3 +301,15 @@ def test_folder_mirror_has_bucket_layout_with_true_checksums(tmp_path: Path) -> 
     assert manifest["fileSchema"] == "Bucket, Key, LastModifiedDate, ETag"
     data = tmp_path / manifest["files"][0]["key"]
     assert md5(data) == manifest["files"][0]["MD5checksum"]
+
+
+def test_a_harvest_reads_each_articles_metadata_once(figmine_env, proxy: FaultProxy, proxied: S3BucketSource,
+                                                     tmp_path: Path) -> None:
+    from harvester.discovery import ArticleRef
+    from pipeline.harvest import RemoteFetcher
+    from store.db import session_factory
+
+    fetcher = RemoteFetcher(session_factory(), s3=proxied, use_europepmc=False)
+    bundle = fetcher.fetch(ArticleRef("PMC9000004"), tmp_path / "item")  # the skip check reads it first
+    assert_complete(bundle, SMALL_FIGS)
+    assert proxy.count(r"/PMC9000004\.1/PMC9000004\.1\.json$") == 1
