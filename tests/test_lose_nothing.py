@@ -209,3 +209,17 @@ def test_runs_list_and_show_each_articles_outcome(figmine_env, tmp_path):
     text = " ".join(invoke("runs", "show", str(run["id"])).output.split())
     assert "broken.nxml" in text and "not a JATS article" in text
     assert invoke("runs", "show", "999").exit_code == 1
+
+
+def test_a_higher_version_wins_over_a_newer_date(figmine_env, tmp_path):
+    """Versioned file names (eLife's `-v2`) carry the version: it decides before the publication date."""
+    url = figmine_env["url"]
+    shutil.copy(KITCHEN_SINK, tmp_path / "elife-00013-v1.xml")  # published 2014
+    shutil.copy(ELIFE_00013, tmp_path / "elife-00013-v2.xml")  # published 2012, but version 2
+    for name in ("elife-00013-v2.xml", "elife-00013-v1.xml"):
+        result = invoke("ingest", "--no-detect", "--no-concepts", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+    (article,) = rows(url, "SELECT version, origin FROM articles")
+    assert article.version == 2 and article.origin.endswith("elife-00013-v2.xml")
+    last = rows(url, "SELECT status, reason FROM harvest_items ORDER BY id DESC LIMIT 1")[0]
+    assert last.status == "conflict" and "higher version (2 > 1)" in last.reason

@@ -44,6 +44,8 @@ XML_SUFFIXES = (".nxml", ".xml")
 VERSION_DIR_RE = re.compile(r"^(PMC\d+)\.(\d+)$")
 # "PMC2924383.nxml", "pmc2924383.tar.gz", "PMC12855588.1.xml": the id (and version) a name carries.
 NAME_ID_RE = re.compile(r"^pmc(\d+)(?:\.(\d+))?(?=[._\-]|$)", re.IGNORECASE)
+# publishers' versioned file names, e.g. eLife's "elife-00013-v2.xml" (a version of one article)
+VERSION_SUFFIX_RE = re.compile(r"[-_]v(\d{1,4})\.(?:nxml|xml)$", re.IGNORECASE)
 
 # Limits for one package: real OA packages are a few MB to a few hundred MB with < 1,000 files.
 MAX_PACKAGE_BYTES = 4 << 30
@@ -105,7 +107,8 @@ def iter_local_bundles(paths: list[Path], workdir: Path) -> Iterator[ArticleBund
 def _id_from_name(name: str) -> tuple[str | None, int | None]:
     m = NAME_ID_RE.match(name)
     if not m:
-        return None, None
+        version = VERSION_SUFFIX_RE.search(name)  # "elife-00013-v2.xml": no id, but a version
+        return None, int(version.group(1)) if version else None
     return f"PMC{m.group(1)}", int(m.group(2)) if m.group(2) else None
 
 
