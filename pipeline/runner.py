@@ -36,6 +36,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from figmine.disk_full import DiskFull
 from harvester.licenses import license_allowed
 from harvester.records import ArticleBundle, SourceError
 from pipeline.prepare import Preparer
@@ -201,6 +202,8 @@ class HarvestRunner:
             return [self._record(run_id, item, "failed", str(exc), bundle, started)]
         except SkipItem as exc:
             return [self._record(run_id, item, "skipped", str(exc), bundle, started)]
+        except DiskFull:
+            raise  # not this article's fault, and every article after it would fail the same: the run stops
         except Exception as exc:  # noqa: BLE001 - one bad article never stops the run
             log.debug("item %s failed:\n%s", item.name, traceback.format_exc())
             return [self._record(run_id, item, "failed", describe_error(exc), bundle, started)]
@@ -361,8 +364,8 @@ class HarvestRunner:
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user"
             raise
-        except Exception as exc:  # discovery itself failed (e.g. E-utilities down): the run says why
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # discovery failed (E-utilities down), or the disk is full: the run says why
+            status, error = "failed", describe_error(exc)
             raise
         finally:
             if close is not None:

@@ -179,19 +179,26 @@ def _clear_line(folder: Path, name: str = r"\S+") -> re.Pattern:
     return re.compile(rf"no space left on device writing {re.escape(str(folder))}/{name}; free space and run again")
 
 
-def test_a_full_blob_store_fails_the_articles_with_one_clear_reason(figmine_env, tiny_disk):
+@pytest.mark.parametrize("inputs", ["packages", "nxml"])
+def test_a_full_home_stops_the_run_with_one_clear_line(figmine_env, tiny_disk, inputs):
+    """Packages are extracted and blobs (the XML too) written under FIGMINE_HOME: whichever write finds
+    it full first stops the run (every article after it would fail the same way), one line, status 1."""
     disk = tiny_disk("256k")
     env = {**figmine_env["env"], "FIGMINE_HOME": str(disk), "COLUMNS": "1000"}
+    paths = PACKAGES if inputs == "packages" else [Path(__file__).parent / "fixtures" / "nxml"]
 
-    done = _run("ingest", "--no-detect", "--no-concepts", *map(str, PACKAGES), env=env)
+    done = _run("ingest", "--no-detect", "--no-concepts", *map(str, paths), env=env)
 
     output = done.stdout + done.stderr
     assert "Traceback" not in output, output[-3000:]
-    assert done.returncode != 0
-    reasons = [r.reason for r in rows(figmine_env["url"], "SELECT reason FROM harvest_items WHERE status = 'failed'")]
-    assert len(reasons) == len(PACKAGES)
-    for reason in reasons:
-        assert _clear_line(disk, r"blobs/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.\w+").search(reason), reason
+    assert done.returncode == 1  # the run itself failed: every article after would fail the same way
+    full = _clear_line(disk, r"(blobs|tmp/run-1)/\S+")
+    assert full.search(" ".join(output.split())), output[-3000:]
+    (run,) = rows(figmine_env["url"], "SELECT status, error FROM harvest_runs")
+    assert run.status == "failed" and full.search(run.error), run
+    # what was stored before the disk filled is whole: each stored article has its figures
+    assert not rows(figmine_env["url"], "SELECT 1 FROM harvest_items i WHERE i.status IN ('ok', 'partial') AND "
+                                        "NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = i.article_id)")
 
 
 def test_a_full_disk_under_the_knowledge_base_ends_the_command_with_one_line(figmine_env, tiny_disk):

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from figmine.disk_full import DiskFull, as_disk_full
 from harvester.jats.encoding import sniff_jats
 from harvester.licenses import normalise_license
 from harvester.records import ArticleBundle, SourceError
@@ -97,6 +98,8 @@ def iter_local_bundles(paths: list[Path], workdir: Path) -> Iterator[ArticleBund
         except SourceError as exc:
             exc.origin = exc.origin or str(item.path)
             yield exc
+        except DiskFull:
+            raise  # no input's fault: the run stops
         except (OSError, ValueError) as exc:  # the unexpected still only costs this one article
             yield SourceError(f"{item.path}: {exc}", pmcid=item.pmcid, origin=str(item.path))
 
@@ -438,7 +441,10 @@ def _extract(archive: Path, workdir: Path) -> Path:
         shutil.rmtree(dest, ignore_errors=True)
         raise SourceError(f"unsafe package {archive.name}: {exc}") from exc
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        full = as_disk_full(exc, dest)  # before the clean-up frees the space
         shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(full, DiskFull):
+            raise full from exc
         raise SourceError(f"unreadable package {archive}: {exc}") from exc
     return dest
 
