@@ -223,3 +223,26 @@ def test_a_higher_version_wins_over_a_newer_date(figmine_env, tmp_path):
     assert article.version == 2 and article.origin.endswith("elife-00013-v2.xml")
     last = rows(url, "SELECT status, reason FROM harvest_items ORDER BY id DESC LIMIT 1")[0]
     assert last.status == "conflict" and "higher version (2 > 1)" in last.reason
+
+
+def test_a_database_error_is_reported_without_its_statement(figmine_env):
+    """What reaches a run's items (and the API's recent_errors) names the error, never the SQL and its
+    parameters."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from pipeline.runner import describe_error
+
+    engine = create_engine(figmine_env["url"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO articles (article_key, source, xml_sha256, content_hash) "
+                              "VALUES (:k, 'xml', 'x', 'y')"), {"k": "k" * 400})
+    except DBAPIError as exc:
+        error = exc
+    finally:
+        engine.dispose()
+    assert "INSERT" in str(error)  # what SQLAlchemy's own message carries
+    reason = describe_error(error)
+    assert reason.startswith("StringDataRightTruncation: value too long for type character varying(320)"), reason
+    assert "INSERT" not in reason and "kkkk" not in reason and "\n" not in reason
