@@ -14,10 +14,12 @@ from pathlib import Path
 
 @dataclass
 class Citance:
-    """A sentence of the article body that cites one or more figures."""
+    """A sentence that cites one or more figures: of the body, or of another caption or a table footnote."""
 
     text: str  # the whole sentence, whitespace normalised
-    section: str | None  # title of the innermost titled section holding it
+    # title of the innermost titled section holding it; in a caption or table footnote, its owner's label
+    # ("Figure 3—figure supplement 1", "Table 2 footnote"): harvester.jats.citances
+    section: str | None
     figure_ids: list[str]  # JATS @id of every cited <fig> (multi-rid and ranges expanded)
     panels: list[str]  # cited panel letters, upper-case, in order, e.g. ["A", "B", "C"]; [] = whole figure
     # per cited figure: its panel letters when the sentence names panels of several figures
@@ -57,7 +59,7 @@ class ParsedArticle:
     citances: list[Citance]
     pub_date: date | None = None  # publication date (decides between two copies of one article)
     version: int | None = None  # <article-version>, when the front matter numbers it
-    warnings: list[str] = field(default_factory=list)  # e.g. "recovered from malformed XML: ..."
+    warnings: list[str] = field(default_factory=list)  # harmless repairs, e.g. "&#xD800; replaced by U+FFFD"
     # content the parser could not keep (recovered malformed XML, refused entity expansion, nesting cut
     # off): the article is still stored, as `partial`, with these reasons
     losses: list[str] = field(default_factory=list)
