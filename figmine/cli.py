@@ -197,11 +197,12 @@ def harvest(
         job = Harvest(options, settings=get_settings(), sessions=session_factory(), via="cli")
     except HarvestPlanError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    if job.distributed:
-        console.print(f"harvest run {job.run_id}: sending its articles to the workers "
-                      "(Ctrl-C stops waiting, not them)")
+    def dispatched(sent: int) -> None:
+        console.print(f"harvest run {job.run_id}: {sent} articles sent to the workers (Ctrl-C stops waiting, not them)")
+
     summary = _run_with_progress(
-        lambda on_progress: job.run(on_progress=on_progress, progress=_stage_progress), job.plan.total, "harvest")
+        lambda on_progress: job.run(on_progress=on_progress, on_dispatched=dispatched, progress=_stage_progress),
+        job.plan.total, "harvest")
     raise typer.Exit(summary.exit_code)
 
 

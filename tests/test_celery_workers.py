@@ -62,7 +62,7 @@ def test_cli_harvest_runs_on_a_worker_which_stores_and_detects(celery_env):
     result = CliRunner().invoke(app, ["harvest", "--pmcid", "PMC2924383", "PMC3532326", "PMC2958805", "PMC9100001"],
                                 catch_exceptions=False)
     assert result.exit_code == EXIT_CODES["partial"], result.output + worker.tail()
-    assert "sending its articles to the workers" in result.output
+    assert "4 articles sent to the workers" in result.output
 
     assert count(url, "SELECT count(*) FROM articles") == 4
     assert count(url, "SELECT count(*) FROM articles WHERE pmcid='PMC2924383' AND version=2") == 1

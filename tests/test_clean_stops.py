@@ -4,7 +4,6 @@ after a process that was killed, and a full disk ends with one clear line instea
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket

@@ -187,7 +187,7 @@ def test_thumbnail_decoded_once_then_served_from_the_blob_store(tmp_path: Path, 
     assert decodes == [320]
 
 
-def test_thumbnails_kept_in_an_s3_blob_store(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thumbnails_kept_in_an_s3_blob_store(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The same with figures on S3 (a moto server on loopback): the thumbnail is an object under its
     derived key, served from there once the memory cache is gone."""
     import boto3

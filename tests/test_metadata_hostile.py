@@ -5,7 +5,6 @@ only: `parse_metadata` refuses it with a one-line reason, and `figmine ingest` o
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
