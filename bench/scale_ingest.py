@@ -40,7 +40,7 @@ from harvester.jats import parse_jats  # noqa: E402
 from harvester.jats.secure_xml import JatsError  # noqa: E402
 
 TEMPLATE_DIRS = [ROOT / "tests/fixtures/nxml", ROOT.parent / "shared/fixtures/nxml"]
-_PROLOG = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE[^>]*>\s*)?")
+_ARTICLE_START = re.compile(rb"<article[\s>]")  # a member starts there: declaration, comments, DOCTYPE dropped
 _PMC = re.compile(rb'(<article-id pub-id-type="pmc(?:id)?">)[^<]*(</article-id>)')
 _DOI = re.compile(rb'(<article-id pub-id-type="doi">)[^<]*(</article-id>)')
 _META = re.compile(rb"<article-meta>")
@@ -74,14 +74,17 @@ def distinct_copy(xml: bytes, n: int) -> bytes:
     return _DOI.sub(lambda m: m.group(1) + b"10.99999/scale." + pmc + m.group(2), xml, count=1)
 
 
+def _body(xml: bytes) -> bytes:
+    return xml[_ARTICLE_START.search(xml).start():]
+
+
 def build_corpus(dest: Path, n_articles: int) -> tuple[int, list[Path]]:
     """Write about `n_articles` articles as files; returns (articles written, the multi-article files)."""
     base = templates()
     written, sets, i = 0, [], 0
     while written < n_articles:
         if i % SET_EVERY == SET_EVERY - 1 and n_articles - written >= SET_SIZE:
-            members = [_PROLOG.sub(b"", distinct_copy(base[(written + k) % len(base)], written + k), count=1)
-                       for k in range(SET_SIZE)]
+            members = [_body(distinct_copy(base[(written + k) % len(base)], written + k)) for k in range(SET_SIZE)]
             path = dest / f"set_{i:05d}.xml"
             path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n<pmc-articleset>' + b"".join(members)
                              + b"</pmc-articleset>")

@@ -24,7 +24,7 @@ SET_MEMBERS = [NXML / "PMC2231364.xml", NXML / "PMC6398430.nxml", NXML / "europe
                NXML / "elife" / "elife00005.xml", NXML / "plos" / "journal.pone.0005723.xml",
                NXML / "ehp-116-1694.nxml", NXML / "pone.0000217.nxml", NXML / "1471-2180-11-174.nxml"]
 KITCHEN_SINK, ELIFE_00013 = NXML / "elife" / "elife-kitchen-sink.xml", NXML / "elife" / "elife00013.xml"
-_PROLOG = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE[^>]*>\s*)?")
+_ARTICLE_START = re.compile(rb"<article[\s>]")  # declaration, comments and DOCTYPE before it are dropped
 
 
 def invoke(*args: str):
@@ -33,7 +33,7 @@ def invoke(*args: str):
 
 def articleset(members: list[Path]) -> bytes:
     """Real articles concatenated into one `<pmc-articleset>` (what efetch returns for several ids)."""
-    body = b"".join(_PROLOG.sub(b"", p.read_bytes(), count=1) for p in members)
+    body = b"".join(data[_ARTICLE_START.search(data).start():] for data in (p.read_bytes() for p in members))
     return b'<?xml version="1.0" encoding="UTF-8"?>\n<pmc-articleset>' + body + b"</pmc-articleset>"
 
 
