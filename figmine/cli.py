@@ -137,7 +137,8 @@ def _print_summary(summary) -> None:
         ("stored", summary.ok), ("stored, something missing (partial)", summary.partial),
         ("stored over another copy (replaced)", summary.replaced), ("skipped", summary.skipped),
         ("not stored: a copy that ranks higher is (conflict)", summary.conflict), ("failed", summary.failed),
-        ("figures stored", summary.figures), ("seconds", f"{summary.seconds:.1f}"),
+        ("articles in the store from this run", "–" if summary.articles is None else summary.articles),
+        ("their figures", summary.figures), ("seconds", f"{summary.seconds:.1f}"),
         ("articles/s", f"{summary.processed / summary.seconds:.1f}" if summary.seconds else "–"),
     ]:
         table.add_row(name, str(value))
@@ -277,13 +278,13 @@ def runs(ctx: typer.Context,
         return
     table = Table(title="runs")
     for column in ("id", "status", "command", "started", "seconds", "ok", "partial", "replaced", "skipped",
-                   "conflict", "failed", "figures"):
+                   "conflict", "failed", "articles", "figures"):
         table.add_column(column)
     for r in rows:
         table.add_row(str(r["id"]), r["status"], r["command"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
                       f"{r['seconds']:.1f}" if r["seconds"] is not None else "–",
                       *(str(r["counts"].get(s, 0)) for s in ("ok", "partial", "replaced", "skipped", "conflict",
-                                                              "failed")), str(r["figures"]))
+                                                              "failed")), str(r["articles"]), str(r["figures"]))
     console.print(table)
 
 

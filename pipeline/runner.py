@@ -98,7 +98,8 @@ class RunSummary:
     skipped: int = 0
     conflict: int = 0
     failed: int = 0
-    figures: int = 0  # figures of the articles this run stored
+    figures: int = 0  # figures of the articles this run stored (while it runs: as each was stored)
+    articles: int | None = None  # distinct articles it stored, counted from the store when it ends
     seconds: float = 0.0
     failures: list[ItemOutcome] = field(default_factory=list)  # failed and partial items, and conflicts
     status: str = "running"
@@ -373,6 +374,7 @@ class HarvestRunner:
             summary.seconds = time.perf_counter() - started
             summary.status = status
             self._flush(run_id, summary, total, status=status, error=error)
+            self._final_counts(run_id, summary)
             if self.workdir is not None and self.workdir.name == f"run-{run_id}":
                 shutil.rmtree(self.workdir, ignore_errors=True)
         return summary
@@ -391,6 +393,15 @@ class HarvestRunner:
             self._flush(run_id, summary, total)
             return now
         return last_flush
+
+    def _final_counts(self, run_id: int, summary: RunSummary) -> None:
+        """What the run left in the store: an article stored and then replaced by a better copy in the
+        same run (or one file's copy conflicting with another's) is one article with its figures."""
+        from store.runs import run_counts
+
+        with self.sessions() as session:
+            counts = run_counts(session, [run_id])[run_id]
+        summary.articles, summary.figures = counts.articles, counts.figures
 
     def _flush(self, run_id: int, summary: RunSummary, total: int | None, *, status: str | None = None,
                error: str | None = None) -> None:

@@ -4,30 +4,44 @@ the counters on the run row are kept for quick listings and may lag a few second
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.models import HarvestItem, HarvestRun
+from store.models import Figure, HarvestItem, HarvestRun
 
-STORED = ("ok", "partial", "replaced")  # outcomes whose figures the run stored
+STORED = ("ok", "partial", "replaced")  # outcomes of an article the run stored
 
 
-def run_counts(session: Session, run_ids: list[int]) -> dict[int, tuple[dict[str, int], int]]:
-    """run id → (items by status, figures stored)."""
-    out: dict[int, tuple[dict[str, int], int]] = {run_id: ({}, 0) for run_id in run_ids}
+@dataclass
+class RunCounts:
+    items: dict[str, int] = field(default_factory=dict)  # items by status
+    articles: int = 0  # distinct articles the run stored (a copy it replaced later in the run is one)
+    figures: int = 0  # their figures as they are in the store now
+
+
+def run_counts(session: Session, run_ids: list[int]) -> dict[int, RunCounts]:
+    """What each run recorded and stored: a multi-article file's articles count one each, an article
+    stored and then replaced by a better copy in the same run counts once, with the figures it has."""
+    out = {run_id: RunCounts() for run_id in run_ids}
     if not run_ids:
         return out
-    rows = session.execute(
-        select(HarvestItem.run_id, HarvestItem.status, func.count(),
-               func.coalesce(func.sum(HarvestItem.n_figures), 0))
+    for run_id, status, count in session.execute(
+        select(HarvestItem.run_id, HarvestItem.status, func.count())
         .where(HarvestItem.run_id.in_(run_ids)).group_by(HarvestItem.run_id, HarvestItem.status)
-    ).all()
-    for run_id, status, count, figures in rows:
-        counts, total = out[run_id]
-        counts[status] = int(count)
-        out[run_id] = (counts, total + (int(figures) if status in STORED else 0))
+    ):
+        out[run_id].items[status] = int(count)
+    stored = (select(HarvestItem.run_id, HarvestItem.article_id)
+              .where(HarvestItem.run_id.in_(run_ids), HarvestItem.status.in_(STORED),
+                     HarvestItem.article_id.is_not(None))
+              .distinct().subquery())
+    figures = select(func.count()).where(Figure.article_id == stored.c.article_id).scalar_subquery()
+    for run_id, articles, n_figures in session.execute(
+        select(stored.c.run_id, func.count(), func.coalesce(func.sum(figures), 0)).group_by(stored.c.run_id)
+    ):
+        out[run_id].articles, out[run_id].figures = int(articles), int(n_figures)
     return out
 
 
@@ -42,8 +56,8 @@ def list_runs(session: Session, *, limit: int = 20) -> list[dict]:
     runs = session.execute(select(HarvestRun).order_by(HarvestRun.id.desc()).limit(limit)).scalars().all()
     counts = run_counts(session, [r.id for r in runs])
     return [dict(id=r.id, status=r.status, command=(r.params or {}).get("command", "?"), started_at=r.started_at,
-                 finished_at=r.finished_at, seconds=_seconds(r), total=r.total, counts=counts[r.id][0],
-                 figures=counts[r.id][1], error=r.error)
+                 finished_at=r.finished_at, seconds=_seconds(r), total=r.total, counts=counts[r.id].items,
+                 articles=counts[r.id].articles, figures=counts[r.id].figures, error=r.error)
             for r in runs]
 
 
@@ -59,7 +73,7 @@ def run_items(session: Session, run_id: int, *, statuses: list[str] | None = Non
                   origin=i.origin, other_origin=i.other_origin, source=i.source, n_figures=i.n_figures or 0,
                   reason=i.reason, seconds=i.seconds)
              for i in session.execute(query).scalars()]
-    counts, figures = run_counts(session, [run_id])[run_id]
+    counts = run_counts(session, [run_id])[run_id]
     return dict(id=run.id, status=run.status, command=(run.params or {}).get("command", "?"), params=run.params,
-                started_at=run.started_at, finished_at=run.finished_at, seconds=_seconds(run), counts=counts,
-                figures=figures, error=run.error), items
+                started_at=run.started_at, finished_at=run.finished_at, seconds=_seconds(run), counts=counts.items,
+                articles=counts.articles, figures=counts.figures, error=run.error), items

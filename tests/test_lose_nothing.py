@@ -246,3 +246,17 @@ def test_a_database_error_is_reported_without_its_statement(figmine_env):
     reason = describe_error(error)
     assert reason.startswith("StringDataRightTruncation: value too long for type character varying(320)"), reason
     assert "INSERT" not in reason and "kkkk" not in reason and "\n" not in reason
+
+
+def test_the_summary_counts_what_the_store_holds_when_copies_meet_in_one_run(figmine_env, tmp_path):
+    """Both copies of eLife.00013 in one parallel run: whichever comes first, one article with the newer
+    copy's 25 figures is what the run reports (it once reported the figures of both)."""
+    for path in (KITCHEN_SINK, ELIFE_00013):
+        shutil.copy(path, tmp_path / path.name)
+    result = invoke("ingest", "--no-detect", "--no-concepts", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(invoke("runs", "--json").output)
+    assert (run["articles"], run["figures"]) == (1, 25)
+    assert sum(run["counts"].values()) == 2 and run["counts"].get("ok") == 1
+    text = " ".join(result.output.split())
+    assert "articles in the store from this run │ 1" in text and "their figures │ 25" in text

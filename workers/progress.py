@@ -30,9 +30,10 @@ def run_summary(session: Session, run_id: int, *, failures: int = 20) -> tuple[R
     if run is None:
         raise LookupError(f"no harvest run {run_id}")
     summary = RunSummary(run_id, status=run.status)
-    counts, summary.figures = run_counts(session, [run_id])[run_id]
+    counts = run_counts(session, [run_id])[run_id]
+    summary.articles, summary.figures = counts.articles, counts.figures
     for status in STATUSES:
-        setattr(summary, status, counts.get(status, 0))
+        setattr(summary, status, counts.items.get(status, 0))
     summary.failures = [
         ItemOutcome(r.item, r.status, r.reason, origin=r.origin, other_origin=r.other_origin) for r in session.execute(
             select(HarvestItem.item, HarvestItem.status, HarvestItem.reason, HarvestItem.origin,

@@ -34,7 +34,7 @@ def get_harvest(session: SessionDep, key: ApiKeyDep, run_id: Annotated[int, Path
         raise Problem(404, f"no harvest run {run_id}")
     run, errors = found
     # the run row is written every few seconds; the item rows are live
-    counts, _ = run_counts(session, [run_id])[run_id]
+    counts = run_counts(session, [run_id])[run_id].items
     done = max(run.done, sum(counts.get(s, 0) for s in STORED))
     skipped = max(run.skipped, counts.get("skipped", 0) + counts.get("conflict", 0))
     failed = max(run.failed, counts.get("failed", 0))
