@@ -42,13 +42,14 @@ from harvester.records import ArticleBundle, SourceError
 from pipeline.prepare import Preparer
 from store.articles import store_article
 from store.models import HarvestItem, HarvestRun
+from store.runs import STORED, run_counts
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[Path], ArticleBundle]
 QUEUED = "queued"  # an item row written before its item was sent to a worker
-# every outcome an item row can end with; `done` of a run counts the first three, `skipped` the next two
-STATUSES = ("ok", "partial", "replaced", "skipped", "conflict", "failed")
+# every outcome an item row can end with (store.runs.STATUSES); `done` of a run counts the stored ones,
+# `skipped` also the conflicts
 # a run's counter columns each outcome adds to (live counts)
 _COUNTERS = {"ok": ("done",), "partial": ("done", "partial"), "replaced": ("done", "replaced"),
              "skipped": ("skipped",), "conflict": ("skipped", "conflict"), "failed": ("failed",)}
@@ -214,29 +215,37 @@ class HarvestRunner:
     def _store(self, run_id: int, item: WorkItem, name: str, prepared, first: bool,
                started: float) -> ItemOutcome | None:
         """One article of an item in its own transaction with its item row; None when another
-        delivery of the item recorded it meanwhile."""
+        delivery of the item recorded it meanwhile. An article that cannot be stored is recorded as
+        failed under its own name: the other articles of its file go on."""
         bundle = prepared.bundle
         row = dict(item=name, article_key=prepared.key, origin=bundle.origin, source=bundle.source)
-        if not license_allowed(prepared.license_code, self.license_filter):
-            status, reason, stored = "skipped", f"licence {prepared.license_code} excluded", None
+        stored = None
+        try:
             with self.sessions.begin() as session:
                 if not self._claim(session, run_id, item, name, first=first):
                     return None
+                if license_allowed(prepared.license_code, self.license_filter):
+                    stored = store_article(session, prepared)
+                    status, reasons = _judge(stored, prepared)
+                else:
+                    status, reasons = "skipped", [f"licence {prepared.license_code} excluded"]
+                reason = "; ".join(reasons)[:MAX_REASON] or None
+                n_figures = stored.n_figures if stored is not None and status in STORED else 0
                 self._write(session, run_id, item if first else None, dict(
-                    row, status=status, reason=reason, seconds=time.perf_counter() - started))
-            return ItemOutcome(name, status, reason, origin=bundle.origin)
-        with self.sessions.begin() as session:
-            if not self._claim(session, run_id, item, name, first=first):
-                return None
-            stored = store_article(session, prepared)
-            status, reasons = _judge(stored, prepared)
-            reason = "; ".join(reasons)[:MAX_REASON] or None
-            n_figures = stored.n_figures if status in ("ok", "partial", "replaced") else 0
-            self._write(session, run_id, item if first else None, dict(
-                row, article_id=stored.article_id, status=status, reason=reason, other_origin=stored.other_origin,
-                n_figures=n_figures, seconds=time.perf_counter() - started))
-        return ItemOutcome(name, status, reason, n_figures, [stored.article_id] if stored.article_id else [],
-                           origin=bundle.origin, other_origin=stored.other_origin)
+                    row, article_id=stored.article_id if stored else None, status=status, reason=reason,
+                    other_origin=stored.other_origin if stored else None, n_figures=n_figures,
+                    seconds=time.perf_counter() - started))
+        except DiskFull:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this article only (its transaction rolled back)
+            log.debug("article %s failed:\n%s", name, traceback.format_exc())
+            status, reason, stored, n_figures = "failed", describe_error(exc), None, 0
+            with self.sessions.begin() as session:
+                if self._claim(session, run_id, item, name, first=first):
+                    self._write(session, run_id, item if first else None, dict(
+                        row, status=status, reason=reason, seconds=time.perf_counter() - started))
+        return ItemOutcome(name, status, reason, n_figures, [stored.article_id] if stored and stored.article_id else [],
+                           origin=bundle.origin, other_origin=stored.other_origin if stored else None)
 
     def record_failure(self, run_id: int, item: WorkItem, reason: str) -> ItemOutcome:
         """Record `item` as failed unless it was recorded already (a task that gave up)."""
@@ -397,8 +406,6 @@ class HarvestRunner:
     def _final_counts(self, run_id: int, summary: RunSummary) -> None:
         """What the run left in the store: an article stored and then replaced by a better copy in the
         same run (or one file's copy conflicting with another's) is one article with its figures."""
-        from store.runs import run_counts
-
         with self.sessions() as session:
             counts = run_counts(session, [run_id])[run_id]
         summary.articles, summary.figures = counts.articles, counts.figures

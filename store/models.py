@@ -291,7 +291,7 @@ class HarvestRun(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # of `done`: stored with something missing; stored over a lower-ranked copy. Of `skipped`: not
-    # stored because a higher-ranked copy of the same identity is (pipeline.runner.STATUSES)
+    # stored because a higher-ranked copy of the same identity is (store.runs.STATUSES)
     partial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     replaced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     conflict: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -303,7 +303,7 @@ class HarvestRun(Base):
 
 
 class HarvestItem(Base):
-    """Per-article outcome of a run (pipeline.runner.STATUSES) with its reason, and where it came from."""
+    """Per-article outcome of a run (store.runs.STATUSES) with its reason, and where it came from."""
 
     __tablename__ = "harvest_items"
     __table_args__ = (Index("ix_harvest_items_run_status", "run_id", "status"),)

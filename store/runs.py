@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 
 from store.models import Figure, HarvestItem, HarvestRun
 
-STORED = ("ok", "partial", "replaced")  # outcomes of an article the run stored
+# every outcome an item row ends with: stored (ok; partial: something of the input could not be kept;
+# replaced: over a lower-ranked copy of its identity), skipped, conflict (a higher-ranked copy is
+# stored), failed. A distributor's item waits as `queued` first.
+STATUSES = ("ok", "partial", "replaced", "skipped", "conflict", "failed")
+STORED = STATUSES[:3]
 
 
 @dataclass

@@ -260,3 +260,28 @@ def test_the_summary_counts_what_the_store_holds_when_copies_meet_in_one_run(fig
     assert sum(run["counts"].values()) == 2 and run["counts"].get("ok") == 1
     text = " ".join(result.output.split())
     assert "articles in the store from this run │ 1" in text and "their figures │ 25" in text
+
+
+def test_an_article_that_cannot_be_stored_costs_only_itself_in_a_multi_article_file(figmine_env, tmp_path,
+                                                                                     monkeypatch):
+    """A fault injected at the store (the database refusing one article) fails that article under its
+    own name; the file's other articles are stored and recorded."""
+    import pipeline.runner as runner_module
+
+    real_store = runner_module.store_article
+
+    def refusing(session, prepared):
+        if prepared.key == "PMC6398430":
+            raise RuntimeError("the database refused it")
+        return real_store(session, prepared)
+
+    monkeypatch.setattr(runner_module, "store_article", refusing)
+    combined = tmp_path / "set.xml"
+    combined.write_bytes(articleset(SET_MEMBERS[:3]))
+    result = invoke("ingest", "--no-detect", "--no-concepts", str(combined))
+    assert result.exit_code == EXIT_CODES["failed"], result.output
+    items = {r.item: r for r in rows(figmine_env["url"], "SELECT item, status, reason FROM harvest_items")}
+    assert {k: v.status for k, v in items.items()} == {f"{combined}#1": "ok", f"{combined}#2": "failed",
+                                                       f"{combined}#3": "ok"}
+    assert items[f"{combined}#2"].reason == "RuntimeError: the database refused it"
+    assert scalar(figmine_env["url"], "SELECT count(*) FROM articles") == 2

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.runner import STATUSES, ItemOutcome, RunSummary
+from pipeline.runner import ItemOutcome, RunSummary
 from store.models import HarvestItem, HarvestRun
-from store.runs import run_counts
+from store.runs import STATUSES, run_counts
 
 
 def later_stages(detect: bool, captions: bool = True) -> list[str]:
