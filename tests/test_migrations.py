@@ -90,3 +90,25 @@ def test_0005_keeps_one_row_per_panel_of_duplicates_stored_before_it(tmp_path, m
         engine.dispose()
         assert {"name": "uq_subfigures_figure_ordinal", "column_names": ["figure_id", "ordinal"]} in [
             {k: u[k] for k in ("name", "column_names")} for u in uniques]
+
+
+def test_0006_gives_articles_with_a_pmid_and_no_pmcid_the_pmid_key():
+    """Before the identity rule put the PMID before the DOI, such articles were stored under their DOI (or
+    a content hash): 0006 re-keys them, so the next ingest of the same article finds it."""
+    from sqlalchemy import text
+
+    from support.databases import fresh_database
+    from support.sql import rows
+
+    with fresh_database() as url:
+        upgrade(url, "0005")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            for key, pmcid, pmid in [("doi:10.1/a", None, "123"), ("sha256:ff", None, "456"),
+                                     ("PMC9", "PMC9", "789"), ("doi:10.1/b", None, None)]:
+                conn.execute(text("INSERT INTO articles (article_key, pmcid, pmid, source, xml_sha256, content_hash) "
+                                  "VALUES (:k, :c, :p, 'xml', 'x', 'y')"), {"k": key, "c": pmcid, "p": pmid})
+        engine.dispose()
+        upgrade(url)
+        keys = sorted(r.article_key for r in rows(url, "SELECT article_key FROM articles"))
+        assert keys == ["PMC9", "doi:10.1/b", "pmid:123", "pmid:456"]
