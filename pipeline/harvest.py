@@ -28,7 +28,7 @@ from harvester.licenses import license_allowed
 from harvester.records import ArticleBundle, SourceError
 from harvester.sources.pmc_metadata import PmcMetadata
 from pipeline.later_stages import Progress, run_later_stages
-from pipeline.runner import HarvestRunner, RunSummary, SkipItem, WorkItem
+from pipeline.runner import HarvestRunner, RunSummary, SkipItem, WorkItem, describe_error
 from store.models import Article, HarvestRun
 
 
@@ -119,8 +119,11 @@ class Harvest:
 
                 sent = dispatch_harvest(self.run_id, refs, license_filter=options.license,
                                         follow=later_stages(options.detect, options.concepts))
-        except BaseException as exc:
-            fail_run(self.sessions, self.run_id, f"{type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (store.embedded_pg.Terminated)
+            fail_run(self.sessions, self.run_id, "interrupted while sending the articles", status="interrupted")
+            raise
+        except Exception as exc:
+            fail_run(self.sessions, self.run_id, describe_error(exc))
             raise
         if self.distributed:
             if on_dispatched:
@@ -142,12 +145,12 @@ class Harvest:
         return summary
 
 
-def fail_run(sessions: sessionmaker[Session], run_id: int, error: str) -> None:
-    """A run that could not be carried out (discovery or the broker failed): failed, with why."""
+def fail_run(sessions: sessionmaker[Session], run_id: int, error: str, *, status: str = "failed") -> None:
+    """A run that could not be carried out (discovery or the broker failed, or it was stopped): why."""
     with sessions.begin() as session:
         session.execute(
             update(HarvestRun).where(HarvestRun.id == run_id, HarvestRun.status == "running")
-            .values(status="failed", error=error[:4000], finished_at=datetime.now(timezone.utc))
+            .values(status=status, error=error[:4000], finished_at=datetime.now(timezone.utc))
         )
 
 

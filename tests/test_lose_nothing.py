@@ -285,3 +285,34 @@ def test_an_article_that_cannot_be_stored_costs_only_itself_in_a_multi_article_f
                                                        f"{combined}#3": "ok"}
     assert items[f"{combined}#2"].reason == "RuntimeError: the database refused it"
     assert scalar(figmine_env["url"], "SELECT count(*) FROM articles") == 2
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, ConnectionError], ids=["stopped", "broken"])
+def test_a_distributed_harvest_that_cannot_send_its_articles_says_why(figmine_env, monkeypatch, stop):
+    """Dispatch to the workers (a real Redis on loopback) stopped by Ctrl-C / SIGTERM is `interrupted`;
+    a discovery that breaks is `failed` with the reason: never left `running`."""
+    import uuid
+
+    import harvester.discovery
+    from figmine.settings import get_settings
+    from pipeline.harvest import Harvest, HarvestOptions
+    from store import db
+
+    monkeypatch.setenv("FIGMINE_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("FIGMINE_BROKER_KEY_PREFIX", f"figmine-test-{uuid.uuid4().hex[:8]}:")
+    db.reset_caches()
+
+    def discover(**_):
+        raise stop("E-utilities went away")
+        yield  # a generator, as the real one is
+
+    monkeypatch.setattr(harvester.discovery, "discover", discover)
+    job = Harvest(HarvestOptions(pmcid=["PMC2924383"]), settings=get_settings(), sessions=db.session_factory())
+    with pytest.raises(stop):
+        job.run()
+    (run,) = rows(figmine_env["url"], "SELECT status, error, pid FROM harvest_runs")
+    assert run.pid is None, "the workers carry a distributed run: no local process to outlive"
+    if stop is KeyboardInterrupt:
+        assert (run.status, run.error) == ("interrupted", "interrupted while sending the articles")
+    else:
+        assert (run.status, run.error) == ("failed", "ConnectionError: E-utilities went away")
