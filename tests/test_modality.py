@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import gc
 import time
 from pathlib import Path
 
@@ -441,9 +442,17 @@ def test_non_english_caption_with_a_weak_hint_stays_unsure():
 
 def test_enormous_caption_is_read_in_bounded_time():
     text = ("Confocal images of HeLa cells stained with DAPI; mean ± SEM, n = 3. " * 2000)[:100_000]
-    t0 = time.perf_counter()
-    r = classify(PanelTexts(None, text, [text] * 5))
-    assert time.perf_counter() - t0 < 1.0, "a 100 kB caption must not be slow"
+    # CPU time of the call alone, without a collection of the whole suite's heap in the middle (it once
+    # took 1.2 s of wall time at the end of `make test`; alone it is 0.2 s, a quadratic pattern seconds)
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.process_time()
+        r = classify(PanelTexts(None, text, [text] * 5))
+        spent = time.process_time() - t0
+    finally:
+        gc.enable()
+    assert spent < 1.0, f"a 100 kB caption must not be slow ({spent:.2f} s of CPU)"
     assert r.code == "microscopy.fluorescence", explain(r)
 
 
