@@ -8,8 +8,8 @@ captions are checked in tests/test_modality_devset.py.
 from __future__ import annotations
 
 import csv
-import re
 import gc
+import re
 import time
 from pathlib import Path
 
