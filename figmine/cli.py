@@ -417,7 +417,7 @@ def detector_train(ctx: typer.Context) -> None:
 
 @detector_app.command("eval")
 def detector_eval(
-    gold: Annotated[list[Path], typer.Option("--gold", help="Gold file(s) in the gold-dev format.")],
+    gold: Annotated[list[Path], typer.Option("--gold", help="Gold file(s) in the gold-dev format, or folders of gold*.json.")],
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (default: beside the gold file).")] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="Weights folder (default: shipped).")] = None,
     method: Annotated[str, typer.Option("--method", help="auto | yolo | xycut")] = "auto",
@@ -425,12 +425,13 @@ def detector_eval(
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the full report here.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Per-figure lines.")] = False,
     halves: Annotated[bool, typer.Option("--halves", help="Also score the tuning and held-out halves (by image-name hash).")] = False,
+    split: Annotated[Optional[str], typer.Option("--split", help="Score only dev or test figures (gold-v2 split by article hash).")] = None,
 ) -> None:
     """Score the detector on real figures: ImageCLEF accuracy, mAP@0.5, mAP@0.5:0.95, panel count, labels."""
     from subfigure_detector.evaluate import eval_command
 
     eval_command(gold, images_dir=images, weights_dir=weights, backend=backend, method=method, verbose=verbose,
-                 json_out=json_out, halves=halves)
+                 json_out=json_out, halves=halves, split=split)
 
 
 @app.command()

@@ -18,6 +18,11 @@ Halves: the figures of each gold file are split into a tuning half and a held-ou
 of the figure's image name (`gold_halves`), so that rules and thresholds chosen while looking at the
 tuning half can be checked on figures they were not tuned on. Reports carry both halves' summaries.
 
+Dev / test: figures that name their `article` (gold-v2, `tests/fixtures/compound-figures/gold-v2/README.md`)
+fall into a frozen split by a hash of that article (`gold_split`), so all figures of an article land on
+the same side. `--split dev` scores only the dev side (the one to tune on); reports carry both sides.
+Several gold files are also scored together ("combined").
+
 Gold options: `ignore_regions` remove predictions lying mostly (>= 50%) inside them; for a gold panel
 with `granularity_alternatives` inside it, the coarse panel, the coarsest alternatives or the finest
 alternatives may stand in for it, and each figure is scored with the combination that gives the best
@@ -61,6 +66,13 @@ class GoldFigure:
     difficult: bool = False
     ignore_regions: list[Box] = field(default_factory=list)
     alternatives: dict[str, Box] = field(default_factory=dict)
+    article: str | None = None  # the article the figure belongs to (gold-v2); decides its split
+    source: str | None = None
+    kinds: tuple[str, ...] = ()
+
+    @property
+    def split(self) -> str | None:
+        return gold_split(self.article) if self.article else None
 
 
 @dataclass
@@ -100,8 +112,21 @@ def load_gold(gold_path: str | Path, images_dir: str | Path | None = None) -> li
             difficult=bool(fig.get("difficult", False)),
             ignore_regions=[tuple(r) for r in fig.get("ignore_regions") or []],
             alternatives={k: tuple(v) for k, v in (fig.get("granularity_alternatives") or {}).items()},
+            article=fig.get("article") or None, source=fig.get("source") or None,
+            kinds=tuple(fig.get("kind") or ()),
         ))
     return out
+
+
+SPLITS = ("dev", "test")
+
+
+def gold_split(article: str) -> str:
+    """"test" for one article in three, by sha256 of its id (first 8 hex digits mod 3 == 0), else "dev".
+
+    Frozen before any tuning: it depends on the article alone, so adding figures never moves one.
+    """
+    return "test" if int(hashlib.sha256(article.encode()).hexdigest()[:8], 16) % 3 == 0 else "dev"
 
 
 HALVES = ("tune", "held_out")
@@ -284,24 +309,43 @@ def summarize(results: Sequence[FigureResult]) -> dict:
 Predictor = Callable[[list[str]], list[tuple[list[PredPanel], str | None]]]
 
 
-def evaluate(gold: Sequence[GoldFigure], predict: Predictor) -> dict:
-    """Run `predict` on the gold images (paths) and score them; returns the JSON-able report."""
+def score_gold(gold: Sequence[GoldFigure], predict: Predictor) -> list[FigureResult]:
+    """Run `predict` on the gold images (paths) and score each figure."""
     preds = predict([f.image for f in gold])
-    results = [score_figure(f, p, err) for f, (p, err) in zip(gold, preds)]
-    report = {"all": summarize(results)}
+    return [score_figure(f, p, err) for f, (p, err) in zip(gold, preds)]
+
+
+def split_summaries(gold: Sequence[GoldFigure], results: Sequence[FigureResult]) -> dict:
+    """"all", and "dev" / "test" where the gold names articles."""
+    out = {"all": summarize(results)}
+    splits = [f.split for f in gold]
+    for name in SPLITS:
+        if name in splits:
+            out[name] = summarize([r for r, sp in zip(results, splits) if sp == name])
+    return out
+
+
+def build_report(gold: Sequence[GoldFigure], results: Sequence[FigureResult]) -> dict:
+    """The JSON-able report of one gold file: summaries by subset, then one entry per figure."""
+    report = split_summaries(gold, results)
     if any(r.difficult for r in results):
         report["excluding_difficult"] = summarize([r for r in results if not r.difficult])
     halves = gold_halves([f.image for f in gold])
     for half in HALVES:
         report[half] = summarize([r for r, h in zip(results, halves) if h == half])
     report["figures"] = [{
-        "image": Path(r.image).name, "half": h, "gold": r.n_gold, "predicted": r.n_pred,
+        "image": Path(r.image).name, "half": h, "split": f.split, "gold": r.n_gold, "predicted": r.n_pred,
         "imageclef": round(r.imageclef, 4), "count_ok": r.count_ok,
         "labels": f"{r.labels_correct}/{r.labels_total}", "difficult": r.difficult, "error": r.error,
         "pred": [{"box": list(p.box), "score": round(p.score, 3), "label": p.label} for p in r.pred],
         "gold_boxes": [list(b) for b in r.gold_boxes],
-    } for r, h in zip(results, halves)]
+    } for f, r, h in zip(gold, results, halves)]
     return report
+
+
+def evaluate(gold: Sequence[GoldFigure], predict: Predictor) -> dict:
+    """Run `predict` on the gold images (paths) and score them; returns the JSON-able report."""
+    return build_report(gold, score_gold(gold, predict))
 
 
 def detector_predictor(detector) -> Predictor:
@@ -321,13 +365,13 @@ _COLUMNS = (("figures", "figs"), ("gold_panels", "gold"), ("predicted_panels", "
 
 
 _SUBSET_NAMES = {"all": "", "excluding_difficult": " (no difficult)", "tune": " (tuning half)",
-                 "held_out": " (held-out half)"}
+                 "held_out": " (held-out half)", "dev": " (dev)", "test": " (test)"}
 
 
 def format_table(reports: dict[str, dict], *, halves: bool = False) -> str:
     """A plain-text table, one row per gold file (and its non-difficult subset, and with `halves` its halves)."""
     rows = [["gold"] + [c[1] for c in _COLUMNS]]
-    subsets = ("all", "excluding_difficult") + (HALVES if halves else ())
+    subsets = ("all", "excluding_difficult") + SPLITS + (HALVES if halves else ())
     for name, rep in reports.items():
         for subset in subsets:
             if subset not in rep or not rep[subset].get("figures"):
@@ -347,35 +391,57 @@ def format_figures(report: dict) -> str:
     for f in report["figures"]:
         flag = "" if f["count_ok"] else "  <-- count"
         err = f"  ERROR {f['error']}" if f["error"] else ""
-        half = f" [{f['half']}]" if f.get("half") else ""
+        half = f" [{f['split'] or f['half']}]" if f.get("split") or f.get("half") else ""
         lines.append(f"  {f['imageclef']:.2f}  {f['predicted']:>3}/{f['gold']:<3} labels {f['labels']:>5}  "
                      f"{f['image']}{half}{flag}{err}")
     return "\n".join(lines)
 
 
+def gold_files_of(paths: Sequence[str | Path]) -> list[Path]:
+    """Gold files named directly, or every `gold*.json` of a named folder."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out += sorted(p.glob("gold*.json")) if p.is_dir() else [p]
+    return out
+
+
 def eval_command(gold_files: Sequence[str | Path], *, images_dir: str | Path | None = None,
                  weights_dir: str | Path | None = None, backend: str = "auto", method: str = "auto",
                  verbose: bool = False, json_out: str | Path | None = None, halves: bool = False,
-                 **detector_options) -> dict[str, dict]:
-    """`figmine detector eval --gold FILE [--gold FILE] [--images DIR] [--method xycut] [--json-out F]`.
+                 split: str | None = None, **detector_options) -> dict[str, dict]:
+    """`figmine detector eval --gold FILE|DIR [--gold ...] [--split dev|test] [--images DIR] [--method xycut] [--json-out F]`.
 
     Prints a table (and per-figure lines with `verbose`, the tuning and held-out halves with `halves`);
-    writes the full JSON report to `json_out`. `detector_options` go to `Detector`.
-    Returns {gold file name: report}.
+    with several gold files also a "combined" row over all their figures. `split` scores only the
+    figures of that side of the dev/test split (figures without an article count as dev: all older
+    gold was looked at while tuning). Writes the full JSON report to `json_out`. `detector_options`
+    go to `Detector`. Returns {gold file name: report} (and "combined" with several files).
     """
     from subfigure_detector.detect import Detector
 
+    if split not in (None, *SPLITS):
+        raise ValueError(f"unknown split {split!r}: use dev or test")
     detector = Detector(weights_dir=weights_dir, backend=backend, method=method, **detector_options)
-    reports = {}
-    for gf in gold_files:
+    reports: dict[str, dict] = {}
+    scored: list[tuple[GoldFigure, FigureResult]] = []
+    for gf in gold_files_of(gold_files):
         gold = load_gold(gf, images_dir)
-        reports[Path(gf).name] = evaluate(gold, detector_predictor(detector))
+        if split:
+            gold = [f for f in gold if (f.split or "dev") == split]
+        if not gold:
+            continue
+        results = score_gold(gold, detector_predictor(detector))
+        reports[Path(gf).name] = build_report(gold, results)
+        scored += zip(gold, results)
+    if len(reports) > 1:
+        reports["combined"] = split_summaries([g for g, _ in scored], [r for _, r in scored])
     print(f"detector: {detector.describe()}")
     print(format_table(reports, halves=halves))
     if verbose:
         for name, rep in reports.items():
-            print(f"\n{name}")
-            print(format_figures(rep))
+            if "figures" in rep:
+                print(f"\n{name}")
+                print(format_figures(rep))
     if json_out:
         Path(json_out).write_text(json.dumps({"detector": detector.describe(), "reports": reports}, indent=1))
     return reports
@@ -393,10 +459,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--halves", action="store_true", help="also the tuning and held-out halves of each file")
     ap.add_argument("--label-reader", default="auto", help="auto | classifier | rapidocr | tesseract | none")
+    ap.add_argument("--split", default=None, choices=SPLITS, help="score only this side of the dev/test split")
     args = ap.parse_args(argv)
     eval_command(args.gold, images_dir=args.images, weights_dir=args.weights, backend=args.backend,
                  method=args.method, verbose=args.verbose, json_out=args.json_out, halves=args.halves,
-                 label_reader=args.label_reader)
+                 label_reader=args.label_reader, split=args.split)
 
 
 if __name__ == "__main__":

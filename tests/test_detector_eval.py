@@ -168,3 +168,39 @@ def test_default_detector_reads_the_fixture_figures_letters():
     assert soda["label_accuracy"] >= 0.9 and soda["imageclef_accuracy"] >= 0.9, soda
     simple = evaluate(load_gold(GOLD_DIR / "gold.json"), detector_predictor(det))["all"]
     assert simple["label_accuracy"] >= 0.8 and simple["count_accuracy"] >= 0.9, simple
+
+
+def test_gold_split_is_frozen_by_article_and_takes_about_a_third():
+    from subfigure_detector.evaluate import gold_split
+
+    ids = [f"PMC{i}" for i in range(3000)]
+    splits = [gold_split(a) for a in ids]
+    assert set(splits) == {"dev", "test"}
+    assert 0.28 < splits.count("test") / len(ids) < 0.39
+    assert [gold_split(a) for a in ids] == splits, "a pure function of the article"
+    # Pinned: a changed rule would silently move figures between dev and test.
+    assert splits[:8] == ["test", "test", "dev", "test", "test", "dev", "dev", "test"]
+
+
+def test_eval_command_scores_dev_and_test_sides_and_combines_files(tmp_path, capsys):
+    from subfigure_detector.evaluate import eval_command, gold_split
+
+    data = json.loads((GOLD_DIR / "gold.json").read_text())
+    articles = [f"PMC{i}" for i in range(len(data["figures"]))]
+    for f, a in zip(data["figures"], articles):
+        f["article"] = a
+        f["image"] = str((GOLD_DIR / "images" / f["image"]).resolve())
+    half = len(data["figures"]) // 2
+    for name, figs in (("gold-a.json", data["figures"][:half]), ("gold-b.json", data["figures"][half:])):
+        (tmp_path / name).write_text(json.dumps({"figures": figs}))
+    reports = eval_command([tmp_path], method="xycut")
+    assert set(reports) == {"gold-a.json", "gold-b.json", "combined"}
+    n_test = sum(gold_split(a) == "test" for a in articles)
+    assert 0 < n_test < len(articles)
+    assert reports["combined"]["all"]["figures"] == len(articles)
+    assert reports["combined"]["test"]["figures"] == n_test
+    assert reports["combined"]["dev"]["figures"] == len(articles) - n_test
+    assert "combined (test)" in capsys.readouterr().out
+    dev_only = eval_command([tmp_path], method="xycut", split="dev")
+    assert dev_only["combined"]["all"]["figures"] == len(articles) - n_test
+    assert "test" not in dev_only["combined"]
