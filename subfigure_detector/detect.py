@@ -42,6 +42,7 @@ from subfigure_detector import postprocess as pp
 from subfigure_detector.label_reader import (CornerTextFinder, LabelReader, find_corner_labels, make_reader,
                                              parse_label, plausible, read_labels)
 from subfigure_detector.postprocess import Box, LabelBox, Panel
+from subfigure_detector.seams import split_seams
 from subfigure_detector.xycut import char_height, split_figure
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,10 @@ class Detector:
     "rapidocr" | "tesseract" | "none", or a LabelReader.
     decode_workers: threads that decode figures and then post-process them and read their labels.
     merge_unlabelled: join unlabelled pieces to labelled neighbours (`postprocess.merge_unlabelled`).
+    group_by_labels: when the figure's letters form an unbroken run, let them decide the panels: every
+    unlabelled piece joins the labelled panel that owns it (`postprocess.group_by_labels`).
+    split_seams: in a figure without letters, cut pictures that touch with no gutter at their seams
+    (`seams.split_seams`).
     second_opinion: also split every figure by XY-cut and keep, per figure, whichever split has the
     cleaner run of panel labels (`postprocess.label_consistency`); costs the XY-cut time per figure.
     corner_search: how panels without a boxed label are searched: "full" (isolated blobs, then the
@@ -279,7 +284,8 @@ class Detector:
                  batch_size: int = 8, conf: float = 0.25, label_conf: float = 0.25, iou: float = 0.5,
                  label_reader: str | LabelReader | None = "auto", max_pixels: int | None = None,
                  threads: int | None = None, decode_workers: int = 2, merge_unlabelled: bool = True,
-                 second_opinion: bool = True, corner_search: str = "full") -> None:
+                 group_by_labels: bool = True, split_seams: bool = True, second_opinion: bool = True,
+                 corner_search: str = "full") -> None:
         if method not in ("auto", "yolo", "xycut"):
             raise ValueError(f"unknown method {method!r}: use auto, yolo or xycut")
         self.weights_dir = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS
@@ -291,6 +297,8 @@ class Detector:
         # Joins image-grid halves only across gaps clearly narrower than the gutters between labelled
         # panels, so a panel whose letter was missed stays (bench/RESULTS.md: neutral or better).
         self.merge_unlabelled = merge_unlabelled
+        self.group_by_labels = group_by_labels
+        self.split_seams = split_seams
         self.second_opinion = second_opinion
         self.model = None
         if method == "yolo" or (method == "auto" and weights_available(self.weights_dir)):
@@ -433,6 +441,9 @@ class Detector:
             if cover[other] > cover[best] + COVER_MARGIN:
                 best = other
         panels = candidates[best]
+        if self.split_seams and not any(p.label for p in panels):
+            panels = pp.sort_panels([replace(p, box=b, extra={**p.extra, "seam": True}) if b != p.box else p
+                                     for p in panels for b in split_seams(rgb, p.box, mask)])
         if self.reader is not None:
             panels = pp.infer_sequence_labels(panels)
         return panels, []
@@ -440,6 +451,8 @@ class Detector:
     def _finish_panels(self, panels: list[Panel]) -> list[Panel]:
         if self.merge_unlabelled and self.reader is not None and len(panels) > 1:
             panels = pp.merge_unlabelled(panels)
+        if self.group_by_labels and self.reader is not None and len(panels) > 1:
+            panels = pp.group_by_labels(panels)
         if len(panels) == 1 and panels[0].method == "xycut":
             panels = [replace(panels[0], method="whole")]
         return pp.sort_panels(panels)

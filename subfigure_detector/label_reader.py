@@ -464,14 +464,18 @@ def corner_regions(box: Sequence[int], width: int, height: int, *, char_h: float
         "top-left": (max(0, x1 - m), max(0, y1 - m), min(width, x1 + rw), min(height, y1 + rh)),
         "top-right": (max(0, x2 - rw), max(0, y1 - m), min(width, x2 + m), min(height, y1 + rh)),
         "bottom-left": (max(0, x1 - m), max(0, y2 - rh), min(width, x1 + rw), min(height, y2 + m)),
+        # "(a)" centred under its picture (a common journal style), inside the panel's box or just below it
+        "bottom-center": (max(0, (x1 + x2 - rw) // 2), max(0, y2 - rh), min(width, (x1 + x2 + rw) // 2),
+                          min(height, y2 + int(3.5 * char_h))),
     }
 
 
 def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb: np.ndarray, boxes: list[Sequence[int]],
                        *, char_h: float = 10.0, max_chars: int = 4, per_region: int = 2,
-                       corners: Sequence[str] = ("top-left", "top-right", "bottom-left"),
+                       corners: Sequence[str] = ("top-left", "top-right", "bottom-left", "bottom-center"),
                        ) -> list[tuple[tuple[int, int, int, int], ReadLabel] | None]:
-    """For each panel box: the label found in its top-left corner (else top-right, else bottom-left), or None.
+    """For each panel box: the label found in its top-left corner (else top-right, else bottom-left, else
+    centred under it), or None.
 
     In each corner, first the cheap candidate - an isolated high-contrast blob (`find_corner_blob`) -
     is read; where that gives no label, the text detector's boxes no wider than a few characters
@@ -481,11 +485,11 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
     h, w = rgb.shape[:2]
     results: list[tuple[tuple[int, int, int, int], ReadLabel] | None] = [None] * len(boxes)
     for corner in corners:
-        right, bottom = corner.endswith("right"), corner.startswith("bottom")
+        right, bottom, center = corner.endswith("right"), corner.startswith("bottom"), corner.endswith("center")
         todo = [i for i in range(len(boxes)) if results[i] is None]
         regions = {i: corner_regions(boxes[i], w, h, char_h=char_h)[corner] for i in todo}
-        blobs = {i: find_corner_blob(rgb, regions[i], char_h=char_h, from_right=right, from_bottom=bottom)
-                 for i in todo}
+        blobs = {i: find_corner_blob(rgb, regions[i], char_h=char_h, from_right=right, from_bottom=bottom,
+                                     from_center=center) for i in todo}
         _take(results, [(i, b, 0.0) for i, b in blobs.items() if b], reader, rgb, lenient=True, source="blob")
         todo = [i for i in todo if results[i] is None]
         if not todo or finder is None:
@@ -494,6 +498,8 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
         for i, tboxes in zip(todo, finder.find(rgb, [regions[i] for i in todo])):
             region = regions[i]
             ox, oy = region[2 if right else 0], region[3 if bottom else 1]
+            if center:
+                ox = (region[0] + region[2]) / 2
             mine = []
             for tb in tboxes:
                 bw, bh = tb[2] - tb[0], tb[3] - tb[1]
@@ -501,7 +507,8 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
                     continue  # a word or a line of text, not a label
                 if blobs.get(i) and _iou(tb, blobs[i]) > 0.5:
                     continue  # already read
-                mine.append((i, tb, float(np.hypot(tb[2 if right else 0] - ox, tb[3 if bottom else 1] - oy))))
+                tx = (tb[0] + tb[2]) / 2 if center else tb[2 if right else 0]
+                mine.append((i, tb, float(np.hypot(tx - ox, tb[3 if bottom else 1] - oy))))
             cands += sorted(mine, key=lambda c: c[2])[:per_region]
         _take(results, cands, reader, rgb, lenient=False, source="text")
     return results
@@ -519,7 +526,7 @@ def _take(results: list, cands: list[tuple[int, tuple[int, int, int, int], float
 
 
 def find_corner_blob(rgb: np.ndarray, region: Sequence[int], *, char_h: float = 10.0, from_right: bool = False,
-                     from_bottom: bool = False) -> tuple[int, int, int, int] | None:
+                     from_bottom: bool = False, from_center: bool = False) -> tuple[int, int, int, int] | None:
     """A short, isolated, high-contrast text blob in `region`, nearest its corner; or None.
 
     The cheap complement of the text detector: it finds what the detector misses most, a lone
@@ -543,7 +550,9 @@ def find_corner_blob(rgb: np.ndarray, region: Sequence[int], *, char_h: float = 
         bw, bh = wb[2] - wb[0], wb[3] - wb[1]
         if not (hmin <= bh <= hmax) or bw > 3.5 * bh or bw < 0.2 * bh or not _isolated(ink, wb, bh):
             continue
-        d = float(np.hypot(crop.shape[1] - wb[2] if from_right else wb[0], crop.shape[0] - wb[3] if from_bottom else wb[1]))
+        dx = (abs((wb[0] + wb[2]) / 2 - crop.shape[1] / 2) if from_center
+              else crop.shape[1] - wb[2] if from_right else wb[0])
+        d = float(np.hypot(dx, crop.shape[0] - wb[3] if from_bottom else wb[1]))
         if best_d is None or d < best_d:
             best, best_d = wb, d
     return None if best is None else (x1 + best[0], y1 + best[1], x1 + best[2], y1 + best[3])

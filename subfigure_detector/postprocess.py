@@ -210,6 +210,97 @@ def merge_unlabelled(panels: list[Panel], *, min_labelled: int = 2, max_gap_frac
     return out
 
 
+def letter_run_complete(panels: Sequence[Panel]) -> bool:
+    """True when the panels' first letters form an unbroken run (A, B, C; Ai, Aii, B count as A, B).
+
+    Then no letter inside the run is missing, so a piece without a label cannot be a panel whose
+    letter went unread - except one before the first letter or after the last.
+    """
+    letters = sorted({ord(p.label[0].upper()) for p in panels if p.label and p.label[0].isalpha()})
+    return len(letters) >= 2 and letters[-1] - letters[0] + 1 == len(letters)
+
+
+def group_by_labels(panels: list[Panel], *, min_labelled: int = 2, overlap_tolerance: float = 0.02,
+                    keep_area: float = 0.5, keep_gap: float = 0.9) -> list[Panel]:
+    """The labels decide what a panel is: every unlabelled piece joins the labelled panel that owns it.
+
+    PanelSeg/ImageCLEF convention: a panel is the smallest region carrying its own label, so the
+    tiles of an image grid, a row of plots or a block of heat maps under one letter are one panel.
+    Applies only when the figure's letters form an unbroken run (`letter_run_complete`); with a gap
+    in the run a piece may be the panel of the missing letter, and `merge_unlabelled` decides.
+    The owner is a labelled panel whose top-left precedes the piece (labels head their panels),
+    preferably beside it in its row, then above it in its column, then the nearest; the joined box
+    must not run into another labelled panel. A piece after the last letter (or before the first
+    one, when that is not A) that is panel-sized (`keep_area` of the median labelled panel) and set
+    off by a full gutter (`keep_gap` times the narrowest gutter between lettered panels in that
+    direction) stays: its letter may have gone unread.
+    """
+    labelled = [p for p in panels if p.label]
+    if len(labelled) < min_labelled or len(labelled) == len(panels) or not letter_run_complete(panels):
+        return panels
+    # The narrowest gutter between lettered panels side by side (axis 1: in a row) and stacked (axis 0).
+    gutters = {axis: [box_gap(a.box, b.box) for i, a in enumerate(labelled) for b in labelled[i + 1:]
+                      if _same_band(a.box, b.box, axis)] for axis in (0, 1)}
+    any_gutter = min(gutters[0] + gutters[1], default=float("inf"))
+    typical = float(np.median([area(p.box) for p in labelled]))
+    first = min(ord(p.label[0].upper()) for p in labelled if p.label[0].isalpha())
+    out = list(panels)
+    changed = True
+    while changed:
+        changed = False
+        order = {id(out[i]): k for k, i in enumerate(reading_order([p.box for p in out]))}
+        ranks = [order[id(p)] for p in out if p.label]
+        for u in sorted((p for p in out if not p.label), key=lambda p: area(p.box)):
+            owner = _owner(u, out, overlap_tolerance)
+            if owner is None:
+                continue
+            outside = order[id(u)] > max(ranks) or (order[id(u)] < min(ranks) and first != ord("A"))
+            axis = 1 if _same_band(u.box, owner.box, 1) else 0
+            gutter = min(gutters[axis], default=any_gutter)
+            if outside and area(u.box) >= keep_area * typical and box_gap(u.box, owner.box) >= keep_gap * gutter:
+                continue
+            grown = union_box([u.box, owner.box])
+            merged = replace(owner, box=grown, score=min(owner.score, u.score))
+            # Unlabelled pieces the grown panel now covers are its own as well.
+            out = [merged if p is owner else p for p in out
+                   if p is not u and not (not p.label and intersection(p.box, grown) >= 0.8 * area(p.box))]
+            changed = True
+            break
+    return out
+
+
+def _owner(u: Panel, panels: Sequence[Panel], overlap_tolerance: float) -> Panel | None:
+    """The labelled panel an unlabelled piece belongs to (see `group_by_labels`), or None.
+
+    Candidates head the piece (their top-left precedes its centre) and sit beside it in its row or
+    above it in its column; joined, they must not run into another lettered panel nor cut through
+    another piece.
+    """
+    cx, cy = (u.box[0] + u.box[2]) / 2, (u.box[1] + u.box[3]) / 2
+    best, best_key = None, None
+    for cand in panels:
+        if not cand.label or cand.box[0] > cx or cand.box[1] > cy:
+            continue
+        beside = cand.box[2] <= u.box[0] + 0.1 * (u.box[2] - u.box[0]) and _same_band(u.box, cand.box, 1)
+        above = cand.box[3] <= u.box[1] + 0.1 * (u.box[3] - u.box[1]) and _same_band(u.box, cand.box, 0)
+        if not (beside or above):
+            continue
+        grown = union_box([u.box, cand.box])
+        if any(o is not cand and o is not u and overlap_tolerance * area(o.box) < intersection(grown, o.box)
+               and (o.label or intersection(grown, o.box) < 0.8 * area(o.box)) for o in panels):
+            continue
+        key = (0 if beside else 1, box_gap(u.box, cand.box))
+        if best_key is None or key < best_key:
+            best, best_key = cand, key
+    return best
+
+
+def _same_band(a: Sequence[float], b: Sequence[float], axis: int, frac: float = 0.5) -> bool:
+    """True when a and b overlap by `frac` of the smaller extent along `axis` (0: x, a column; 1: y, a row)."""
+    lo, hi = axis, axis + 2
+    return min(a[hi], b[hi]) - max(a[lo], b[lo]) >= frac * min(a[hi] - a[lo], b[hi] - b[lo])
+
+
 def _share_band(a: Sequence[float], b: Sequence[float], frac: float = 0.5) -> bool:
     """True when a and b overlap by `frac` of the smaller extent horizontally or vertically."""
     ox = min(a[2], b[2]) - max(a[0], b[0])

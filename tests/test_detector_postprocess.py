@@ -158,3 +158,48 @@ def test_ink_coverage_counts_ink_inside_any_panel():
     assert ink_coverage(mask, full) == 1.0
     assert ink_coverage(mask, short) == pytest.approx(0.5, abs=0.01)
     assert ink_coverage(mask, []) == 0.0 and ink_coverage(np.zeros((5, 5), bool), full) == 0.0
+
+
+def test_group_by_labels_joins_a_grid_sharing_one_letter_even_across_full_gutters():
+    from subfigure_detector.postprocess import group_by_labels
+
+    # A: a 2 x 2 image grid (only its first tile lettered), B: one chart; every gutter 20 px.
+    a = P((0, 0, 100, 100), label="A")
+    tiles = [P((120, 0, 220, 100)), P((0, 120, 100, 220)), P((120, 120, 220, 220))]
+    b = P((240, 0, 340, 220), label="B")
+    out = group_by_labels([a, *tiles, b])
+    assert sorted(p.box for p in out) == [(0, 0, 220, 220), b.box]
+    assert merge_unlabelled([a, *tiles, b]) != out, "the gutter rule alone keeps full-gutter tiles"
+
+
+def test_group_by_labels_keeps_pieces_that_may_carry_an_unread_letter():
+    from subfigure_detector.postprocess import group_by_labels
+
+    row = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100)), P((240, 0, 340, 100), label="C")]
+    assert group_by_labels(row) == row, "a gap in the letters: the piece may be B"
+    last = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"), P((280, 0, 380, 100))]
+    assert group_by_labels(last) == last, "a panel-sized piece after the last letter, set off by a wide gutter"
+    beside = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"), P((240, 0, 340, 100))]
+    assert group_by_labels(beside) == beside, "as far from B as B from A: may be C"
+    inner = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"), P((226, 0, 326, 100))]
+    assert [p.box for p in group_by_labels(inner)] == [(0, 0, 100, 100), (120, 0, 326, 100)], "B's row of tiles goes on"
+    small = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"), P((240, 0, 270, 100))]
+    assert len(group_by_labels(small)) == 2, "a sliver after the last letter is part of it"
+    # A small piece below B: joined to B it would run into the lettered C, so it continues C's row.
+    blocked = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"),
+               P((0, 120, 220, 220), label="C"), P((240, 120, 270, 220))]
+    assert [(p.label, p.box) for p in group_by_labels(blocked)] == [
+        ("A", (0, 0, 100, 100)), ("B", (120, 0, 220, 100)), ("C", (0, 120, 270, 220))]
+
+
+def test_group_by_labels_owner_is_the_letter_that_heads_the_piece():
+    from subfigure_detector.postprocess import group_by_labels
+
+    # Row 1: A [tile]; row 2: B [tile] - each tile joins the letter beside it, not the one above.
+    a, a2 = P((0, 0, 100, 100), label="A"), P((106, 0, 206, 100))
+    b, b2 = P((0, 120, 100, 220), label="B"), P((106, 120, 206, 220))
+    out = group_by_labels([a, a2, b, b2])
+    assert sorted((p.label, p.box) for p in out) == [("A", (0, 0, 206, 100)), ("B", (0, 120, 206, 220))]
+    # A piece under B's tile but beside nothing lettered, whose join would cut through another piece, stays.
+    c_only = [P((0, 0, 100, 100), label="A"), P((120, 0, 220, 100), label="B"), P((60, 120, 160, 220))]
+    assert len(group_by_labels(c_only)) == 3
