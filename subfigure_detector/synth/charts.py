@@ -218,3 +218,92 @@ def render_chart(rng: np.random.Generator, aspect: float, kind: str | None = Non
         fig.canvas.draw()
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     return trim(rgb, (255, 255, 255))
+
+
+# --- Several plots in one image (one label-owned panel): flow-cytometry gates, shared-axis rows. ---
+
+MARKERS = ["CD4", "CD8", "CD3", "CD19", "CD45", "FSC-A", "SSC-A", "Annexin V", "PI", "GFP", "CD11b", "Ly6G",
+           "F4/80", "IFN-γ", "Ki67", "CD44", "CD62L", "FoxP3", "7-AAD", "CFSE"]
+FLOW_CMAPS = ["jet", "turbo", "viridis", "gray_r", "Blues", "hot_r"]
+
+
+def _flow(rng: np.random.Generator, ax: Axes, cmap: str, xlab: str, ylab: str) -> None:
+    """A flow-cytometry density plot: log-ish clusters, a gate box or quadrants, percentages."""
+    pts = []
+    for _ in range(int(rng.integers(1, 4))):
+        n = int(rng.integers(300, 2000))
+        c = rng.uniform(0.5, 4.0, 2)
+        pts.append(rng.normal(c, rng.uniform(0.2, 0.6, 2), (n, 2)))
+    xy = np.clip(np.concatenate(pts), 0, 5)
+    if rng.random() < 0.5:
+        ax.hexbin(xy[:, 0], xy[:, 1], gridsize=int(rng.integers(25, 60)), cmap=cmap, mincnt=1, bins="log")
+    else:
+        ax.scatter(xy[:, 0], xy[:, 1], s=rng.uniform(0.3, 2), c=xy[:, 0] * 0 + rng.random(len(xy)), cmap=cmap,
+                   linewidths=0)
+    ax.set_xlim(0, 5)
+    ax.set_ylim(0, 5)
+    fs = float(rng.uniform(5, 8))
+    if rng.random() < 0.5:  # quadrant gates with four percentages
+        qx, qy = rng.uniform(1.5, 3.5, 2)
+        ax.axvline(qx, color="k", lw=0.8)
+        ax.axhline(qy, color="k", lw=0.8)
+        share = rng.dirichlet(np.ones(4)) * 100
+        for (tx, ty), s in zip(((0.04, 0.93), (0.96, 0.93), (0.04, 0.04), (0.96, 0.04)), share):
+            ax.text(tx, ty, f"{s:.1f}", transform=ax.transAxes, fontsize=fs, ha="left" if tx < 0.5 else "right",
+                    va="top" if ty > 0.5 else "bottom")
+    else:  # a rectangular gate with its percentage
+        gx, gy = rng.uniform(0.3, 3.0, 2)
+        gw, gh = rng.uniform(0.8, 1.8, 2)
+        ax.add_patch(matplotlib.patches.Rectangle((gx, gy), gw, gh, fill=False, lw=1.0, ec="k"))
+        ax.text(gx + gw / 2, min(4.8, gy + gh + 0.1), f"{rng.uniform(0.5, 80):.1f}%", fontsize=fs, ha="center")
+    ax.set_xticks([0, 1, 2, 3, 4, 5], ["0", "$10^1$", "$10^2$", "$10^3$", "$10^4$", "$10^5$"], fontsize=fs)
+    ax.set_yticks([0, 1, 2, 3, 4, 5], ["0", "$10^1$", "$10^2$", "$10^3$", "$10^4$", "$10^5$"], fontsize=fs)
+    ax.set_xlabel(xlab, fontsize=fs + 1)
+    ax.set_ylabel(ylab, fontsize=fs + 1)
+
+
+MULTI_KINDS = ("flow", "flow", "line", "bar", "scatter", "hist", "box")
+
+
+def render_multi_chart(rng: np.random.Generator, n: int, vertical: bool, kind: str | None = None) -> np.ndarray:
+    """n small plots in one row (or column) of one matplotlib figure: flow plots with gates, or
+    charts of one kind with shared or separate axes. RGB uint8 trimmed to its ink."""
+    kind = kind or MULTI_KINDS[int(rng.integers(len(MULTI_KINDS)))]
+    shared = bool(rng.random() < 0.5)
+    rows, cols = (n, 1) if vertical else (1, n)
+    side = rng.uniform(1.3, 2.2)
+    dpi = int(rng.integers(70, 120))
+    font = FONTS[int(rng.integers(len(FONTS)))]
+    size = float(rng.uniform(6, 9))
+    with matplotlib.rc_context({"font.family": font, "font.size": size, "mathtext.default": "regular",
+                                "axes.linewidth": rng.uniform(0.5, 1.2)}):
+        fig = Figure(figsize=(side * cols, side * rows * rng.uniform(0.8, 1.1)), dpi=dpi, facecolor="white")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(rows, cols, sharex=shared, sharey=shared, squeeze=False).ravel()
+        cmap = FLOW_CMAPS[int(rng.integers(len(FLOW_CMAPS)))]
+        xlab, ylab = _pick(rng, MARKERS, 2)
+        titles = rng.random() < 0.5
+        names = _pick(rng, WORDS + ["0 h", "6 h", "24 h", "48 h", "Day 0", "Day 3", "Day 7"], n)
+        for k, ax in enumerate(axes):
+            sub = np.random.default_rng(rng.integers(2**32))
+            if kind == "flow":
+                _flow(sub, ax, cmap, xlab, ylab)
+            else:
+                KINDS[kind](sub, ax)
+                if ax.get_legend():
+                    ax.get_legend().remove()
+                if rng.random() < 0.65:
+                    ax.spines[["top", "right"]].set_visible(False)
+            if titles:
+                ax.set_title(names[k], fontsize=size)
+            if shared:
+                ax.label_outer()
+        if kind != "flow" and rng.random() < 0.8:
+            axes[0].set_ylabel(_pick(rng, AXIS)[0])
+        try:
+            fig.tight_layout(pad=0.3, h_pad=0.4 if shared else 1.0, w_pad=0.4 if shared else 1.0)
+        except (ValueError, RuntimeError):
+            pass
+        fig.canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    return trim(rgb, (255, 255, 255))

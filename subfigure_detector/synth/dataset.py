@@ -9,7 +9,10 @@
 Figure i of a split depends only on (seed, split, i) and the content pool (itself a function of
 the seed and pool sizes), so the output is identical for any number of workers.
 
-    python -m subfigure_detector.synth.dataset --out /work/detector-data/v1 --train 6000 --val 400
+    python -m subfigure_detector.synth.dataset --out /work/detector-data/v2 --train 8000 --val 400
+
+Generator 2.0 adds label-owned blocks, touching pictures, nested labels and dense layouts at the
+rates of `compose.Mix` (written to recipe.json; `--mix` overrides them).
 """
 
 from __future__ import annotations
@@ -19,17 +22,17 @@ import io
 import json
 import multiprocessing as mp
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from subfigure_detector.synth.compose import SynthFigure, compose_figure
+from subfigure_detector.synth.compose import Mix, SynthFigure, make_figure
 from subfigure_detector.synth.layouts import DEFAULT_LAYOUTS_DIR, LayoutSampler, load_real_layouts, load_stats
 from subfigure_detector.synth.pool import ContentPool, build_pool
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 NAMES = {0: "panel", 1: "label"}
 SPLITS = {"train": 0, "val": 1}
 
@@ -47,6 +50,8 @@ class Recipe:
     layouts_dir: str | None = None
     n_real_layouts: int = 0
     tiles_dir: str | None = None
+    n_multi: int | None = None  # rows/columns of small plots in the pool (None: n_charts // 4)
+    mix: dict = field(default_factory=lambda: asdict(Mix()))  # mode rates (compose.Mix)
     generator_version: str = GENERATOR_VERSION
 
 
@@ -59,7 +64,12 @@ class _Generator:
 
     def figure(self, split: str, i: int) -> SynthFigure:
         rng = np.random.default_rng([self.recipe.seed, SPLITS[split], i])
-        return compose_figure(rng, self.sampler.sample(rng), self.pool, self.stats, self.recipe.width_range)
+        return make_figure(rng, self.sampler, self.pool, self.stats, self.recipe.width_range, self.mix)
+
+    @property
+    def mix(self) -> Mix:
+        m = self.recipe.mix
+        return Mix(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()})
 
     def encode(self, split: str, i: int) -> tuple[bytes, str]:
         """JPEG bytes and YOLO label text of figure i."""
@@ -91,7 +101,7 @@ def make_generator(recipe: Recipe, workers: int = 1) -> _Generator:
         print(f"no layout CSVs in {recipe.layouts_dir}: procedural layouts only")
     stats = load_stats()
     pool = build_pool(recipe.seed, recipe.n_charts, recipe.n_procedural,
-                      Path(recipe.tiles_dir) if recipe.tiles_dir else None, workers)
+                      Path(recipe.tiles_dir) if recipe.tiles_dir else None, workers, recipe.n_multi)
     gen = _Generator(recipe, pool, LayoutSampler(stats, real, recipe.real_fraction), stats)
     return gen
 
@@ -149,11 +159,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="folder with panelseg_train.csv / imageclef2016_train.csv ('' for procedural only)")
     ap.add_argument("--tiles", type=Path, default=None, help="folder of unannotated figures to crop tiles from")
     ap.add_argument("--real-fraction", type=float, default=0.7)
+    ap.add_argument("--mix", type=json.loads, default={},
+                    help='JSON overriding mode rates of compose.Mix, e.g. \'{"figure": {"standard": 1}}\'')
     args = ap.parse_args(argv)
+    mix = asdict(Mix())
+    unknown = set(args.mix) - set(mix)
+    if unknown:
+        ap.error(f"--mix: unknown keys {sorted(unknown)}; known: {sorted(mix)}")
+    mix.update(args.mix)
     layouts = str(args.layouts) if str(args.layouts) not in ("", ".") else None
     recipe = Recipe(seed=args.seed, n_train=args.train, n_val=args.val, n_charts=args.charts,
                     real_fraction=args.real_fraction, layouts_dir=layouts,
-                    tiles_dir=str(args.tiles) if args.tiles else None)
+                    tiles_dir=str(args.tiles) if args.tiles else None, mix=mix)
     data_yaml = generate_dataset(args.out, recipe, args.workers)
     info = json.loads((data_yaml.parent / "recipe.json").read_text())
     n = args.train + args.val

@@ -169,9 +169,10 @@ def _split_counts(rng: np.random.Generator, n: int, rows: int) -> list[int]:
     return base
 
 
-def procedural_layout(rng: np.random.Generator, stats: dict) -> Layout:
-    """Rows of panels with irregular widths/heights, gutters and sometimes a row-spanning panel."""
-    n = int(sample_discrete(rng, stats["panel_count"]))
+def procedural_layout(rng: np.random.Generator, stats: dict, n: int | None = None) -> Layout:
+    """Rows of panels with irregular widths/heights, gutters and sometimes a row-spanning panel;
+    `n` panels, or a count drawn from the stats."""
+    n = int(sample_discrete(rng, stats["panel_count"])) if n is None else n
     rows_table = stats["rows_given_count"].get(str(min(n, 16)))
     rows = int(sample_discrete(rng, rows_table)) if rows_table else max(1, round(np.sqrt(n)))
     rows = min(rows, n)

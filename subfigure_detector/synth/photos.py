@@ -149,6 +149,34 @@ def tomography(rng: np.random.Generator, size: int = 320) -> np.ndarray:
     return _to_rgb(np.clip(a, 0, 255).astype(np.uint8))
 
 
+def body_slice(rng: np.random.Generator, size: int = 320) -> np.ndarray:
+    """A grey CT/MRI-like axial slice: a body outline with organs, bright bone, dark lungs, on black."""
+    from PIL import ImageDraw
+
+    im = Image.new("L", (size, size), int(rng.integers(0, 25)))
+    d = ImageDraw.Draw(im)
+    c = size / 2
+    rx, ry = size * rng.uniform(0.3, 0.47), size * rng.uniform(0.25, 0.45)
+    d.ellipse((c - rx, c - ry, c + rx, c + ry), fill=int(rng.integers(90, 150)))
+    if rng.random() < 0.5:  # thorax: two dark lungs
+        for sx in (-1, 1):
+            lx = c + sx * rx * 0.45
+            d.ellipse((lx - rx * 0.35, c - ry * 0.6, lx + rx * 0.35, c + ry * 0.6), fill=int(rng.integers(5, 40)))
+    for _ in range(int(rng.integers(2, 9))):
+        x, y = c + rng.uniform(-0.6, 0.6) * rx, c + rng.uniform(-0.6, 0.6) * ry
+        r = rng.uniform(0.05, 0.2) * min(rx, ry)
+        d.ellipse((x - r, y - r * rng.uniform(0.6, 1.4), x + r, y + r), fill=int(rng.integers(60, 256)))
+    d.ellipse((c - rx * 0.12, c + ry * 0.55, c + rx * 0.12, c + ry * 0.8), fill=235)  # spine
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0))), np.float32)
+    a = a + rng.normal(0, rng.uniform(3, 10), (size, size))
+    return _to_rgb(np.clip(a, 0, 255).astype(np.uint8))
+
+
+def procedural_slices(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Grey slices for touching (butted) panels: body slices and tomography phantoms."""
+    return [body_slice(rng) if i % 3 else tomography(rng) for i in range(n)]
+
+
 PROCEDURAL = (fluorescence, fluorescence, histology, electron, gel, tomography)
 
 
