@@ -18,10 +18,11 @@ import numpy as np
 from subfigure_detector.postprocess import Box, channel_max, channel_min
 
 MAX_TILES = 6
-MIN_TILE_PX = 40  # a tile narrower than this is no picture of its own
+MIN_TILE_PX = 80  # a tile narrower than this (working pixels) is too small to tell a seam from empty background
 FILL = 0.9  # a picture fills this share of its box with ink
 DARK, LIGHT = 45, 215  # channel max / min of a dark or light seam pixel
 BAND_ROWS = 0.97  # share of a seam column's pixels that must be dark or light
+MAX_BAND_SHARE = 0.2  # band columns inside a picture beyond this share: empty background, not seams
 JUMP_RATIO = 4.0  # a discontinuity: on average this many times the picture's typical adjacent-column difference,
 JUMP_ROWS = 0.6  # ...and more than twice the typical difference along this share of the column
 MAX_EXTRA_JUMPS = 1  # discontinuities away from the cuts beyond this: a blocky picture, not butted tiles
@@ -91,6 +92,7 @@ def _seam_columns(crop: np.ndarray) -> tuple[np.ndarray, list[int]]:
         for edge in (slice(None), slice(None, None, -1)):
             run = np.cumprod(band[edge]).astype(bool)
             inner[edge] &= ~run
-        seam |= inner
+        if inner.mean() <= MAX_BAND_SHARE:  # more is a sparse picture (fluorescence on black), not a seam
+            seam |= inner
     starts = np.flatnonzero(jump & ~np.concatenate([[False], jump[:-1]]))
     return seam, [int(x) for x in starts]
