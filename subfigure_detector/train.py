@@ -77,6 +77,14 @@ def _recipe(data_yaml: Path) -> dict[str, Any]:
     return json.loads(f.read_text()) if f.exists() else {}
 
 
+def _real_gold(data_yaml: Path) -> dict[str, Any] | None:
+    """What `real_gold.add_real_gold` put into the training set (counts, not the file list), if anything."""
+    f = data_yaml.parent / "real_gold.json"
+    if not f.exists():
+        return None
+    return {k: v for k, v in json.loads(f.read_text()).items() if k != "images"}
+
+
 def train(data_yaml: Path | str, *, epochs: int = 30, imgsz: int = 320, batch: int = 16, device: str = "cpu",
           resume: bool = False, out_dir: Path | str = "runs", seed: int = 0, time_hours: float | None = None,
           weights_dir: Path | None = WEIGHTS_DIR, cache: bool | str = "ram", patience: int = 100,
@@ -95,7 +103,8 @@ def train(data_yaml: Path | str, *, epochs: int = 30, imgsz: int = 320, batch: i
     out_dir = Path(out_dir).resolve()
     last = out_dir / RUN_NAME / "weights" / "last.pt"
     info = {"architecture": "yolo11n (from yolo11n.yaml, random init)", "imgsz": imgsz, "classes": CLASSES,
-            "seed": seed, "device": device, "batch": batch, "augment": AUGMENT, "dataset_recipe": _recipe(data_yaml)}
+            "seed": seed, "device": device, "batch": batch, "augment": AUGMENT, "dataset_recipe": _recipe(data_yaml),
+            "real_gold": _real_gold(data_yaml)}
     if resume:
         if not last.exists():
             raise FileNotFoundError(f"nothing to resume: {last} does not exist")
@@ -151,6 +160,7 @@ def ship_current(out_dir: Path | str, weights_dir: Path, data_yaml: Path | str) 
     model_json = weights_dir / "model.json"
     info = json.loads(model_json.read_text()) if model_json.exists() else {"imgsz": 320, "classes": CLASSES}
     info.setdefault("dataset_recipe", _recipe(Path(data_yaml).resolve()))
+    info.setdefault("real_gold", _real_gold(Path(data_yaml).resolve()))
     weights_dir.mkdir(parents=True, exist_ok=True)
     tmp = weights_dir / "best.pt.tmp"
     strip_optimizer(src, s=str(tmp))
@@ -161,6 +171,13 @@ def ship_current(out_dir: Path | str, weights_dir: Path, data_yaml: Path | str) 
 def write_model_card(weights_dir: Path, info: dict[str, Any]) -> Path:
     m = info.get("metrics", {})
     r = info.get("dataset_recipe", {})
+    g = info.get("real_gold")
+    real = (f"""
+- Real figures: {g['figures']} hand-annotated figures of the gold-v2 **dev** split ({g['panels']} panels,
+  {g['label_boxes']} label boxes), each {g['repeat']} times per epoch (`python -m subfigure_detector.real_gold`). The
+  test split (`evaluate.gold_split`), the older gold (gold.json, gold-soda, gold-exsclaim) and figures
+  marked difficult were never used, so they measure figures the model has not seen.""" if g else "")
+    limits = ("the real figures are few beside the synthetic ones" if g else "trained on synthetic figures only")
     text = f"""# figmine subfigure detector
 
 YOLO11n (Ultralytics, built from `yolo11n.yaml`, trained from random weights), two classes:
@@ -172,16 +189,17 @@ YOLO11n (Ultralytics, built from `yolo11n.yaml`, trained from random weights), t
 - Training data: {r.get('n_train', '?')} synthetic compound figures (+{r.get('n_val', '?')} validation), generator
   v{r.get('generator_version', '?')}, seed {r.get('seed', '?')}: real PMC layouts (PanelSeg/ImageCLEF boxes,
   {r.get('n_real_layouts', 0)} layouts) and procedural ones, filled with matplotlib charts, images bundled with
-  scikit-image/matplotlib and procedural micrographs. No evaluation figure (gold-dev, exsclaim) was used.
+  scikit-image/matplotlib and procedural micrographs.{real}
   Regenerate (same bytes): `python -m subfigure_detector.synth.dataset --seed {r.get('seed', 0)} --train {r.get('n_train', '?')}
   --val {r.get('n_val', '?')} --charts {r.get('n_charts', 240)} --real-fraction {r.get('real_fraction', 0.7)} --out DIR`
   (with the layout CSVs at the default path; `recipe.json` beside the data has every setting).
-- Training: {info.get('epochs_done', '?')} of {info.get('epochs', '?')} epochs, batch {info.get('batch')}, device {info.get('device')},
+- Training: {info.get('epochs_done', '?')} of {info.get('epochs', '?')} epochs, batch {info.get('batch')}, device {info.get('device')}
+  (no GPU was lent to the sessions that trained it),
   {info.get('train_seconds', '?')} s, seed {info.get('seed')}; no mosaic, no flips, mild scale/translate, colour jitter.
 - Synthetic validation metrics (not real figures): mAP50 {m.get('metrics/mAP50(B)', '?')},
   mAP50-95 {m.get('metrics/mAP50-95(B)', '?')}, precision {m.get('metrics/precision(B)', '?')},
   recall {m.get('metrics/recall(B)', '?')}. Status: {info.get('status', '?')}.
-- Limits: trained on synthetic figures only, at a small input size on a CPU budget; labels are a few
+- Limits: {limits}, at a small input size on a CPU budget; labels are a few
   pixels tall at this input size, so read them again at full resolution. Evaluate on real figures
   (gold-dev) before trusting the numbers above.
 - Licence: weights produced with Ultralytics (AGPL-3.0).
