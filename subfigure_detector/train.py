@@ -180,7 +180,7 @@ def write_model_card(weights_dir: Path, info: dict[str, Any]) -> Path:
     limits = ("the real figures are few beside the synthetic ones" if g else "trained on synthetic figures only")
     text = f"""# figmine subfigure detector
 
-YOLO11n (Ultralytics, built from `yolo11n.yaml`, trained from random weights), two classes:
+YOLO11n (Ultralytics, built from `yolo11n.yaml`; {info.get('architecture', 'trained from random weights')}), two classes:
 `panel` (0) and `label` (1, the printed panel letter). Input {info['imgsz']}x{info['imgsz']} letterboxed.
 
 - Files: `best.pt` (Ultralytics checkpoint), `best.onnx` (opset {ONNX_OPSET}, static input
@@ -193,7 +193,7 @@ YOLO11n (Ultralytics, built from `yolo11n.yaml`, trained from random weights), t
   Regenerate (same bytes): `python -m subfigure_detector.synth.dataset --seed {r.get('seed', 0)} --train {r.get('n_train', '?')}
   --val {r.get('n_val', '?')} --charts {r.get('n_charts', 240)} --real-fraction {r.get('real_fraction', 0.7)} --out DIR`
   (with the layout CSVs at the default path; `recipe.json` beside the data has every setting).
-- Training: {info.get('epochs_done', '?')} of {info.get('epochs', '?')} epochs, batch {info.get('batch')}, device {info.get('device')}
+- Training: {info.get('epochs_done', '?')} of {info.get('epochs', '?')} epochs{info.get('epochs_note', '')}, batch {info.get('batch')}, device {info.get('device')}
   (no GPU was lent to the sessions that trained it),
   {info.get('train_seconds', '?')} s, seed {info.get('seed')}; no mosaic, no flips, mild scale/translate, colour jitter.
 - Synthetic validation metrics (not real figures): mAP50 {m.get('metrics/mAP50(B)', '?')},
