@@ -470,6 +470,11 @@ def corner_regions(box: Sequence[int], width: int, height: int, *, char_h: float
     }
 
 
+# Regions searched for an isolated blob only: the text detector there cost 15% more CPU per figure
+# (bench/RESULTS.md, session 5) for labels the blob search mostly finds already.
+BLOB_ONLY = ("bottom-center",)
+
+
 def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb: np.ndarray, boxes: list[Sequence[int]],
                        *, char_h: float = 10.0, max_chars: int = 4, per_region: int = 2,
                        corners: Sequence[str] = ("top-left", "top-right", "bottom-left", "bottom-center"),
@@ -492,7 +497,7 @@ def find_corner_labels(reader: LabelReader, finder: CornerTextFinder | None, rgb
                                      from_center=center) for i in todo}
         _take(results, [(i, b, 0.0) for i, b in blobs.items() if b], reader, rgb, lenient=True, source="blob")
         todo = [i for i in todo if results[i] is None]
-        if not todo or finder is None:
+        if not todo or finder is None or corner in BLOB_ONLY:
             continue
         cands: list[tuple[int, tuple[int, int, int, int], float]] = []
         for i, tboxes in zip(todo, finder.find(rgb, [regions[i] for i in todo])):
