@@ -113,3 +113,14 @@ def test_tesseract_reader_is_optional_but_works():
     rgb, boxes = _sheet(["A", "(c)"])
     reads = read_labels(TesseractReader(), rgb, boxes)
     assert reads[0].label == "A"
+
+
+def test_labels_centred_under_their_pictures_are_found():
+    """A real figure (gold-v2, Hindawi style): "(a)"-"(f)" printed centred under each micrograph."""
+    from subfigure_detector.detect import Detector
+
+    image = Path(__file__).parent / "fixtures" / "compound-figures" / "gold-v2" / "images" / "pdf-gr-PMC4709662-fig1.jpg"
+    det = Detector().detect_one(str(image))
+    assert [p.label for p in det.panels] == ["A", "B", "C", "D", "E", "F"]
+    assert all(p.extra.get("label_source") in ("box", "blob", "text") for p in det.panels), "read, not inferred"
+    assert all(p.label_box[1] > p.box[1] + (p.box[3] - p.box[1]) // 2 for p in det.panels), "under the picture"
