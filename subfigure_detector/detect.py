@@ -7,9 +7,11 @@
 Per figure: decode (harvester.images.load_image, the one loader) → a working copy at most
 `WORK_MAX_SIDE` pixels → YOLO panels and label boxes (ONNX Runtime or PyTorch), overlap/containment
 clean-up, panels tightened to their content, labels read on the working copy (YOLO's label boxes,
-else searched in each panel's corners; a tiny letter classifier reads each crop, OCR only the crops
-it is unsure of) → with `second_opinion` (default) also the XY-cut split with its labels, and per
-figure the split whose panels carry the cleaner run of letters → reading order, letters repaired
+else searched in each panel's corners and centred under it; a tiny letter classifier reads each
+crop, OCR only the crops it is unsure of) → the letters decide the panels (unlabelled pieces join
+the lettered panel heading them: `postprocess.group_by_labels`) → with `second_opinion` (default)
+also the XY-cut split with its labels, and per figure the split whose panels carry the cleaner run
+of letters → in unlettered figures butted pictures cut at their seams (`seams.py`) → reading order, letters repaired
 from the run they form (`postprocess.infer_sequence_labels`) → boxes mapped back to original pixels. Without weights (or when YOLO finds no panel)
 the XY-cut split is used. A figure that does not split gives one panel over its content ("whole").
 
