@@ -50,10 +50,6 @@ from subfigure_detector.xycut import char_height, split_figure
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
-# Of two splits whose letters are equally clean (mostly unlettered figures), the one with "more" panels:
-# without letters every separate picture is a panel, and on the 181 dev figures of gold-v2 the finer
-# split was right 7 times and wrong 4 (ImageCLEF 0.800 -> 0.830; "fewer" was chosen on 46 older figures).
-UNLETTERED_PREFER = "more"
 WORK_MAX_SIDE = 2048  # larger figures are analysed on a downscaled copy (speed, memory)
 MIN_SIDE = 32  # smaller images are not split
 COVER_MARGIN = 0.05  # a tied split wins if its panels hold this much more of the figure's ink
@@ -435,11 +431,11 @@ class Detector:
         if xy is not None:
             candidates.append(self._finish_panels(self._read_labels(reader, rgb, xy, ch)))
         # With a second opinion the split whose panels carry a cleaner run of labels wins; on a tie
-        # (unlettered figures) the one with more panels (UNLETTERED_PREFER), then the one whose panels leave clearly less
-        # of the figure's ink outside them (YOLO boxes drawn at 320 px can stop short of a wide
-        # panel's edge), then YOLO's.
-        sign = 1 if UNLETTERED_PREFER == "more" else -1
-        keys = [(pp.label_consistency(c), sign * len(c)) for c in candidates]
+        # (unlettered figures) the one with more panels - without letters every separate picture is a
+        # panel; on the gold-v2 dev split the finer split was right 6 times and wrong 2 (bench/RESULTS.md)
+        # - then the one whose panels leave clearly less of the figure's ink outside them (YOLO boxes
+        # drawn at 320 px can stop short of a wide panel's edge), then YOLO's.
+        keys = [(pp.label_consistency(c), len(c)) for c in candidates]
         best = max(range(len(candidates)), key=lambda i: (keys[i], -i))
         tied = [i for i in range(len(candidates)) if i != best and keys[i] == keys[best]]
         if tied:
