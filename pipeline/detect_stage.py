@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from figmine.panel_labels import panel_key
 from store.blobs import BlobStore
 from store.models import Figure, Subcaption, Subfigure
 
@@ -43,9 +44,9 @@ class DetectSummary:
 
 
 def align(panel_labels: list[str | None], sub_labels: list[str | None]) -> dict[int, int]:
-    """subcaption index → panel index: by label, else by reading order when the counts agree."""
-    by_label = {label.upper(): i for i, label in enumerate(panel_labels) if label}
-    pairs = {j: by_label[label.upper()] for j, label in enumerate(sub_labels) if label and label.upper() in by_label}
+    """subcaption index → panel index: by label (`panel_key`: "B'" read meets "B′" printed), else by reading order when the counts agree."""
+    by_label = {panel_key(label): i for i, label in enumerate(panel_labels) if panel_key(label)}
+    pairs = {j: by_label[panel_key(label)] for j, label in enumerate(sub_labels) if panel_key(label) in by_label}
     if pairs:
         return pairs
     if len(panel_labels) == len(sub_labels) and len(panel_labels) > 1:

@@ -32,6 +32,7 @@ from sqlalchemy import BigInteger, Select, and_, any_, exists, func, literal, or
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
+from figmine.panel_labels import panel_key as label_key
 from store.filters import FigureFilter, filtered_figures, modality_condition
 from store.models import (
     Article,
@@ -371,11 +372,6 @@ class PanelText:
     mentions: list
 
 
-def norm_label(label: str | None) -> str:
-    """"(b)" → "b": panel labels as the detector, the captions and the citances write them, compared."""
-    return (label or "").strip().strip("().,:;[] ").lower()
-
-
 def panel_texts(panels: Sequence, subcaptions: Sequence, citances: Sequence, mentions: Sequence,
                 links: dict[int, set[int]]) -> dict[int, PanelText]:
     """panel id → its text, for the panels of one figure (the exports and the API both use this).
@@ -386,15 +382,15 @@ def panel_texts(panels: Sequence, subcaptions: Sequence, citances: Sequence, men
     Duck-typed: panels have `id, label`; subcaptions `id, subfigure_id, label`; citances `id, panels`;
     mentions `subfigure_id, subcaption_id, citance_id`."""
     linked = {s.subfigure_id: s for s in subcaptions if s.subfigure_id is not None}
-    by_label = {norm_label(s.label): s for s in subcaptions if s.subfigure_id is None and norm_label(s.label)}
+    by_label = {label_key(s.label): s for s in subcaptions if s.subfigure_id is None and label_key(s.label)}
     out: dict[int, PanelText] = {}
     for panel in panels:
         subcaption = linked.get(panel.id)
-        label = norm_label(panel.label) or (norm_label(subcaption.label) if subcaption is not None else "")
+        label = label_key(panel.label) or (label_key(subcaption.label) if subcaption is not None else "")
         if subcaption is None and label:
             subcaption = by_label.get(label)
         tied = links.get(panel.id, set())
-        cited = [c for c in citances if c.id in tied or (label and label in {norm_label(p) for p in c.panels})]
+        cited = [c for c in citances if c.id in tied or (label and label in {label_key(p) for p in c.panels})]
         cited_ids = {c.id for c in cited}
         own = [
             m for m in mentions

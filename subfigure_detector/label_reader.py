@@ -31,7 +31,8 @@ from typing import Protocol, Sequence
 import numpy as np
 from scipy import ndimage
 
-_PRIMES = "′'’‘`´ʹ"
+from figmine.panel_labels import PRIME, panel_key
+
 _CANON_RE = re.compile(r"^[A-Za-z]{1,4}[0-9]{0,2}'{0,2}$|^[0-9]{1,2}[A-Za-z]?$")
 _ROMAN = r"(?:I{1,3}|IV|VI{0,3}|IX|X)"
 # What a panel label looks like once canonical: one letter (maybe primed or numbered, maybe with a
@@ -48,14 +49,8 @@ def canonical_label(raw: str | None) -> str | None:
     """The label's letters for alignment ("(a)" → "A"); None when nothing label-like is left."""
     if raw is None:
         return None
-    s = raw.strip()
-    for ch in _PRIMES:
-        s = s.replace(ch, "'")
-    s = s.replace("″", "''")
-    s = re.sub(r"[\s()\[\]{}.,:;|]", "", s)
-    if not s or not _CANON_RE.match(s):
-        return None
-    return s.upper()
+    s = panel_key(raw).replace(PRIME, "'")  # the one label key; the detector writes primes in ASCII
+    return s if s and _CANON_RE.match(s) else None
 
 
 def plausible(labels: list[tuple[str | None, float]]) -> list[bool]:
