@@ -38,15 +38,15 @@ import re
 import statistics
 import sys
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from captions.gold import GoldFigure, Score, load_gold_dir, load_jsonl, token_f1, tokens  # noqa: E402,F401
+from captions.gold import score as _score  # noqa: E402
 from captions.subcaptions import split_caption  # noqa: E402
 
 SHARED_GOLD = Path("/work/shared/fixtures/subcaptions")
@@ -54,16 +54,6 @@ SELF_GOLD = ROOT / "tests/fixtures/subcaptions/gold_selfwritten.jsonl"
 CCBY_GOLD = ROOT / "tests/fixtures/subcaptions/gold_cc_by.jsonl"
 RESULTS = ROOT / "bench/RESULTS.md"
 SECTION = "## Subcaption splitting"
-
-
-@dataclass
-class GoldFigure:
-    id: str
-    caption: str
-    panels: list[tuple[str, str]]  # (label, gold text)
-    caption_xml: str | None = None
-    split: str = "dev"
-    meta: dict = field(default_factory=dict)
 
 
 def heldout(key: str) -> bool:
@@ -124,120 +114,8 @@ def labels_in_text(fig: GoldFigure) -> bool:
     return False
 
 
-def load_jsonl(path: Path) -> list[GoldFigure]:
-    figs = []
-    if not path.exists():
-        return figs
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        figs.append(
-            GoldFigure(
-                r["id"], r["caption"], [(p["label"], p["text"]) for p in r["panels"]], r.get("caption_xml"),
-                r.get("split", "dev"),
-            )
-        )
-    return figs
-
-
-_TOKEN = re.compile(r"\w+")
-
-
-def tokens(s: str) -> list[str]:
-    return _TOKEN.findall(unicodedata.normalize("NFKC", s).lower())
-
-
-def token_f1(pred: str, gold: str) -> float:
-    p, g = tokens(pred), tokens(gold)
-    if not p and not g:
-        return 1.0
-    if not p or not g:
-        return 0.0
-    common = sum((Counter(p) & Counter(g)).values())
-    if not common:
-        return 0.0
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
-
-
-@dataclass
-class Score:
-    figures: int = 0
-    panels: int = 0
-    f1_sum: float = 0.0
-    text_f1_sum: float = 0.0
-    label_tp: int = 0
-    label_fp: int = 0
-    label_fn: int = 0
-    single_panel: int = 0
-    single_panel_ok: int = 0
-    per_panel: list = field(default_factory=list)
-
-    @property
-    def mean_f1(self) -> float:
-        return self.f1_sum / self.panels if self.panels else 0.0
-
-    @property
-    def mean_text_f1(self) -> float:
-        return self.text_f1_sum / self.panels if self.panels else 0.0
-
-    @property
-    def label_p(self) -> float:
-        d = self.label_tp + self.label_fp
-        return self.label_tp / d if d else 0.0
-
-    @property
-    def label_r(self) -> float:
-        d = self.label_tp + self.label_fn
-        return self.label_tp / d if d else 0.0
-
-    @property
-    def label_f1(self) -> float:
-        p, r = self.label_p, self.label_r
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def as_dict(self) -> dict:
-        return {
-            "figures": self.figures,
-            "panels": self.panels,
-            "mean_token_f1": round(self.mean_f1, 4),
-            "mean_token_f1_own_text": round(self.mean_text_f1, 4),
-            "label_precision": round(self.label_p, 4),
-            "label_recall": round(self.label_r, 4),
-            "label_f1": round(self.label_f1, 4),
-            "single_panel_figures": self.single_panel,
-            "single_panel_ok": self.single_panel_ok,
-        }
-
-
 def score(figs: Iterable[GoldFigure], splitter: Callable = split_caption) -> Score:
-    sc = Score()
-    for fig in figs:
-        pred = splitter(fig.caption, fig.caption_xml)
-        gold = [(lab, txt) for lab, txt in fig.panels if lab.strip()]
-        if not gold:
-            sc.single_panel += 1
-            sc.single_panel_ok += int(not pred)
-            continue
-        sc.figures += 1
-        by_label = {}
-        for s in pred:
-            by_label.setdefault(s.label.lower(), s)
-        gset = {lab.lower() for lab, _ in gold}
-        pset = set(by_label)
-        sc.label_tp += len(gset & pset)
-        sc.label_fp += len(pset - gset)
-        sc.label_fn += len(gset - pset)
-        for lab, txt in gold:
-            s = by_label.get(lab.lower())
-            f1 = token_f1(s.full_text, txt) if s else 0.0
-            tf1 = token_f1(s.text, txt) if s else 0.0
-            sc.panels += 1
-            sc.f1_sum += f1
-            sc.text_f1_sum += tf1
-            sc.per_panel.append((f1, fig, lab, txt, s))
-    return sc
+    return _score(figs, splitter)
 
 
 def speed(captions: list[tuple[str, str | None]], seconds: float = 3.0) -> float:

@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from figmine.gold_split import SPLITS, gold_split
 from subfigure_detector.label_reader import canonical_label
 from subfigure_detector.postprocess import Box, area, intersection, iou
 
@@ -116,17 +117,6 @@ def load_gold(gold_path: str | Path, images_dir: str | Path | None = None) -> li
             kinds=tuple(fig.get("kind") or ()),
         ))
     return out
-
-
-SPLITS = ("dev", "test")
-
-
-def gold_split(article: str) -> str:
-    """"test" for one article in three, by sha256 of its id (first 8 hex digits mod 3 == 0), else "dev".
-
-    Frozen before any tuning: it depends on the article alone, so adding figures never moves one.
-    """
-    return "test" if int(hashlib.sha256(article.encode()).hexdigest()[:8], 16) % 3 == 0 else "dev"
 
 
 HALVES = ("tune", "held_out")
