@@ -253,7 +253,7 @@ _ROMAN_VALUES = {
 }
 _ROMAN_BY_VALUE = {v: k for k, v in _ROMAN_VALUES.items()}
 
-_LABEL = r"(?:[ivx]{2,4}|[IVX]{2,4}|[A-Za-z]\d{0,2}[′’']?)"  # "B′" is a panel beside "B"
+_LABEL = r"(?:[ivx]{2,4}|[IVX]{2,4}|[A-Za-z]\d{0,2}(?:[′’']{1,3}|[″‴])?)"  # "B′", "B′′" are panels beside "B"
 _DASH = r"\s*[-–—‐‑‒−]\s*"
 _ITEM = rf"{_LABEL}(?:{_DASH}{_LABEL})?"
 _SEP = r"\s*(?:,\s*and\b|,\s*or\b|,|;|/|&|\+|\band\b|\bor\b)\s*"
@@ -277,8 +277,9 @@ def _label_key(label: str) -> tuple[str, int, int] | None:
     ch = label[0]
     rest = label[1:]
     sub = 0
-    if rest[-1:] in ("′", "’", "'"):
-        sub, rest = 99, rest[:-1]  # a prime: after every numbered sub-panel of the letter
+    primes = len(rest) - len(rest.rstrip(_PRIME_MARKS))
+    if primes:  # after every numbered sub-panel of the letter: B′ 97, B′′ 98, B′′′ 99
+        sub, rest = _PRIME_SUB - 1 + min(_prime_count(rest[len(rest) - primes :]), 3), rest[: len(rest) - primes]
     if rest:
         sub = int(rest) if sub == 0 else sub
     return ("upper" if ch.isupper() else "lower", ord(ch.lower()) - 97, sub)
@@ -297,11 +298,17 @@ def expand_group(group: str) -> list[str]:
         if b is None:
             labels.append(_norm_prime(a))
             continue
-        prime = b[-1:] in ("′", "’", "'")
-        a, b = a.rstrip("′’'"), b.rstrip("′’'")
-        if prime:  # "B–C′": B, B′, C, C′
+        pa, pb = _prime_count(a[len(a.rstrip(_PRIME_MARKS)) :]), _prime_count(b[len(b.rstrip(_PRIME_MARKS)) :])
+        a, b = a.rstrip(_PRIME_MARKS), b.rstrip(_PRIME_MARKS)
+        if pb and a == b:  # "A–A′′": A, A′, A′′
+            labels.extend(a + "′" * q for q in range(pa, pb + 1))
+            continue
+        if pb:  # "B–C′": B, B′, C, C′
             rng = expand_group(f"{a}-{b}")
-            return [x for lab in rng for x in (lab, lab + "′")] if rng else []
+            if not rng:
+                return []
+            labels.extend(lab + "′" * q for lab in rng for q in range(pb + 1))
+            continue
         ka, kb = _label_key(a), _label_key(b)
         if ka is None or kb is None:
             return []
@@ -333,8 +340,18 @@ def expand_group(group: str) -> list[str]:
     return labels
 
 
+_PRIME_MARKS = "′’'″‴"
+_PRIME_SUB = 97  # sub-number of a single prime (keys: letter * 100 + sub)
+
+
+def _prime_count(marks: str) -> int:
+    return sum(3 if c == "‴" else 2 if c == "″" else 1 for c in marks)
+
+
 def _norm_prime(label: str) -> str:
-    return label[:-1] + "′" if label[-1:] in ("’", "'") else label
+    """"B'", "B’", "B″" → "B′", "B′′": primes written as U+2032, one per prime."""
+    base = label.rstrip(_PRIME_MARKS)
+    return base + "′" * _prime_count(label[len(base) :]) if len(base) < len(label) else label
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +369,7 @@ class Marker:
     """A panel marker found in a caption: ``text[start:end]`` is the marker itself.
 
     ``keys`` orders labels within their scheme: letter index * 100 + sub-number ("B2" → 102,
-    "B′" → 199).
+    "B′" → 197, "B′′" → 198).
     ``inline`` marks an opening label in mid-sentence ("…either (A) IHC or (B) FISH").
     ``prep`` marks a label right after a preposition ("shown in (d).").
     ``subject`` marks a closing label followed by its verb ("the CT scan (A) shows a nodule, and
@@ -958,10 +975,10 @@ def select_markers(text: str, cands: list[Marker]) -> list[Marker]:
             subs.setdefault(k // 100, set()).add(k % 100)
 
     def sub_ok(k: int) -> bool:
-        sub, numbered = k % 100, {x for x in subs.get(k // 100, ()) if 0 < x < 99}
+        sub, numbered = k % 100, {x for x in subs.get(k // 100, ()) if 0 < x < _PRIME_SUB}
         if sub == 0:
             return True
-        if sub == 99:  # "B′" needs "B" (or numbered sub-panels of B)
+        if sub >= _PRIME_SUB:  # "B′" needs "B" (or numbered sub-panels of B)
             return 0 in subs.get(k // 100, ()) or bool(numbered)
         return len(numbered) >= 2
 

@@ -719,3 +719,18 @@ def test_real_caption_items_share_their_sentence_head():
     subs = {s.label: s.text for s in split_caption(fig.caption_text, fig.caption_xml)}
     assert subs["B"].startswith("Dietary exposure to PBDE-47 altered relative transcripts levels for GPHα")
     assert subs["A"].endswith("in the pituitary gland.")
+
+
+def test_double_primes_and_ranges_to_a_primed_label_are_panels():
+    """eLife style (gold-v2 dev, 10.7554/eLife.25014): "(A–A’’)", "(B–B′′)" name A, A′, A′′ — before,
+    the double prime was not read as a label and the whole caption came out unsplit."""
+    from captions.markers import expand_group
+
+    assert expand_group("A–A’’") == ["A", "A′", "A′′"]
+    assert expand_group("A, B–C′") == ["A", "B", "B′", "C", "C′"]
+    assert expand_group("D″") == ["D′′"]
+    cap = ("Meru localizes with polarity components. (A–A’’) Notum stained for Baz. (B–B’’) Notum stained "
+           "for Dsh. (C) Quantification of co-localization.")
+    subs = split_caption(cap)
+    assert [s.label for s in subs] == ["A", "A′", "A′′", "B", "B′", "B′′", "C"]
+    assert subs[4].full_text == "Meru localizes with polarity components. Notum stained for Dsh."
