@@ -657,9 +657,28 @@ def _punct_label(text: str, s: int, m: re.Match, xref_before) -> Marker | None:
     return mk
 
 
+_RUN_IN_NEXT_RE = re.compile(r" [A-Z][a-z]")
+_SENTENCE_END_BEFORE_RE = re.compile(r"[.!?;:](?:\s|$)|\n")
+
+
+def _title_run_in(text: str, s: int, label: str) -> bool:
+    """A first label run into a title without a full stop (Springer/BMC: "…RNA-seq dataset a In the
+    presence of…", "Pathway analysis A Class-specific…"): "a"/"A" in the caption's first sentence,
+    after at least three words, before a capitalised word. Weak: kept only when "b" follows as a bare
+    label too (``_article_is_label``)."""
+    return (
+        label in ("a", "A")
+        and bool(_RUN_IN_NEXT_RE.match(text, s + 1))
+        and len(text[:s].split()) >= 3
+        and not _SENTENCE_END_BEFORE_RE.search(text, 0, s)
+    )
+
+
 def _bare_label(text: str, s: int, pos: int, m: re.Match, xref_before) -> Marker | None:
     e = m.end()
     b = _boundary(text, s)
+    if b == "word" and _title_run_in(text, s, m.group(1)):
+        b = "sentence"
     if b not in ("start", "sentence", "comma", "glued"):
         return None
     if b == "glued" and text[s - 1] not in ".;:)":

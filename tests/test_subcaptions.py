@@ -734,3 +734,15 @@ def test_double_primes_and_ranges_to_a_primed_label_are_panels():
     subs = split_caption(cap)
     assert [s.label for s in subs] == ["A", "A′", "A′′", "B", "B′", "B′′", "C"]
     assert subs[4].full_text == "Meru localizes with polarity components. Notum stained for Dsh."
+
+
+def test_first_label_run_into_a_title_without_full_stop():
+    """Springer/BMC style (gold-v2 dev, PMC11555212): "…dataset a In the presence…" — the title has no
+    full stop, so "a" stood after a word and was not read; b–g were found, a was lost."""
+    cap = ("Activation of mouse DCs in the presence of COFs a In the presence of LPS, DCs expressed CD86. "
+           "b DCs treated with COF1 had lower CD163. c Expression of CD206.")
+    subs = split_caption(cap)
+    assert [s.label for s in subs] == ["a", "b", "c"]
+    assert subs[0].full_text == "Activation of mouse DCs in the presence of COFs. In the presence of LPS, DCs expressed CD86."
+    # a title-case "A" with no bare "B" after it is a word, not a label
+    assert split_caption("Effects of Vitamin A Supplementation on Growth. Rats (n = 5) gained weight.") == []
