@@ -580,6 +580,17 @@ def _phrase_start(text: str, s: int, cands: list[Marker]) -> int:
     return last if last > floor else -1
 
 
+def _parallel_item(text: str, s: int, e: int) -> bool:
+    """"…seasons in (a) 2017 and (b) 2018": the next letter, bracketed alike, opens a parallel item
+    later in the same sentence, so this label opens one too (it is no mention of a panel)."""
+    inner = text[s + 1 : e - 1].strip()
+    if len(inner) != 1 or not inner.isalpha() or inner in "zZ":
+        return False
+    end = _SENTENCE_END_BEFORE_RE.search(text, e)
+    nxt = re.escape(text[s]) + chr(ord(inner) + 1) + re.escape(text[e - 1])
+    return bool(re.search(rf"(?:,|\band\b|\bor\b)\s*{nxt}\s*[\w(]", text[e : end.start() if end else len(text)]))
+
+
 def _classify_mid_sentence(text: str, s: int, e: int) -> tuple[str, bool, bool]:
     """(kind, inline, prep) of a bracketed label that follows a word."""
     before = text[max(0, s - 25) : s]
@@ -593,7 +604,7 @@ def _classify_mid_sentence(text: str, s: int, e: int) -> tuple[str, bool, bool]:
     if re.match(r"\s*[A-Z][a-z]", after):
         return OPEN, True, False  # a missing full stop: "…(B) Liver (C) Lung", "…and (E) Pancreatic cells"
     if prep:
-        if _NOUN_AFTER_RE.match(after):
+        if _NOUN_AFTER_RE.match(after) or _parallel_item(text, s, e):
             return OPEN, True, True  # "…as evidenced by (A) colonoscopy and (B) plain radiograph"
         return REF, False, True  # "the case depicted in (E) and (F) has…"
     if _SUBJECT_VERB_RE.match(after):

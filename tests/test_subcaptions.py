@@ -746,3 +746,12 @@ def test_first_label_run_into_a_title_without_full_stop():
     assert subs[0].full_text == "Activation of mouse DCs in the presence of COFs. In the presence of LPS, DCs expressed CD86."
     # a title-case "A" with no bare "B" after it is a word, not a label
     assert split_caption("Effects of Vitamin A Supplementation on Growth. Rats (n = 5) gained weight.") == []
+
+
+def test_parallel_labels_after_a_preposition_open_their_items():
+    """SciELO (gold-v2 dev): "…grown in (a) 2017 and (b) 2018 production seasons." — "in (a)" read as a
+    mention ("shown in (a)") left the caption unsplit; the parallel "and (b)" shows it opens an item."""
+    subs = split_caption("Acidity during the ripening of grapes grown in (a) 2017 and (b) 2018 production seasons.")
+    assert [s.label for s in subs] == ["a", "b"]
+    assert "2017" in subs[0].full_text and "2018" not in subs[0].full_text and "2018" in subs[1].full_text
+    assert split_caption("Cells shown in (A) and (B) are controls. Scale bar 5 µm.") == []
