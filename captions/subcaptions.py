@@ -40,10 +40,10 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from captions.markers import CLOSE, OPEN, REF, Marker, find_markers
+from captions.markers import CLOSE, OPEN, REF, CaptionText, Marker, find_markers
 from captions.respace import respace
 
-__all__ = ["Subcaption", "split_caption", "MAX_CAPTION_CHARS"]
+__all__ = ["Subcaption", "split_caption", "assemble", "MAX_CAPTION_CHARS"]
 
 # Only the first MAX_CAPTION_CHARS characters of a caption are split (real PMC captions stay under
 # ~10 kB; the bound keeps garbage input cheap).
@@ -89,6 +89,14 @@ _GENERIC_RE = re.compile(
     r"|^(?:Hematoxylin|Haematoxylin|H\s?&\s?E\b|HE\b|Counterstain)"
     r"|^See\s+(?:also|text|Methods|Materials)|^Details\b|^Reproduced\b|^Adapted\b|^Thresholds\b"
     r"|\b(?:all|each|both)\s+(?:panels|images|pictures|sections|cores|photographs|micrographs)\b"
+    # statistics notes: "**p<0.01; ***p<0.001", "n.s., not significant", "Mean ± SEM", "n = 5 mice",
+    # "Two-way ANOVA with…", "Student's t-test"
+    r"|^[*#†‡§]+\s*,?\s*[Pp]\s*[<≤=]|^[Pp]\s*[<≤]\s*0|^[Pp][- ]?values?\b|^(?:n\.s\.|NS|ns)(?:\W|$)"
+    r"|^(?:Statistical|Statistics|Significance|Significant\s+differences?)\b"
+    r"|^(?:Means?|Bars?|Values?|Data)\s*(?:±|\+/?-|\(±)|^[Nn]\s*=\s*\d"
+    r"|^(?:One|Two|Three)[- ]way\s+(?:repeated[- ]measures\s+)?ANOVA|^ANOVA\b"
+    r"|^(?:(?:Unpaired|Paired|Two-tailed|Two-sided)\s+)*(?:Student['’]?s?\s+)?t[- ]tests?\b|^Student['’]s\b"
+    r"|^(?:Mann[-–]Whitney|Kruskal[-–]Wallis|Wilcoxon|Tukey|Dunnett|Bonferroni|Fisher['’]s|Log[- ]rank)\b"
 )
 
 _QUANTIFIED_IN_RE = re.compile(
@@ -185,12 +193,17 @@ def split_caption(caption: str, caption_xml: str | None = None) -> list[Subcapti
         return []
 
     ct, markers = find_markers(caption, caption_xml)
+    return assemble(ct, markers)
+
+
+def assemble(ct: CaptionText, markers: list[Marker]) -> list[Subcaption]:
+    """Cut a caption at its markers (the rules' or a learned tagger's, ``captions.marker_tagger``)."""
     if not markers:
         return []
     text = ct.text
     # A leading "Figure 3." is the figure's label, not part of any panel's caption.
     m = _FIG_PREFIX_RE.match(text)
-    floor = m.end() if m and (not markers or markers[0].start >= m.end()) else 0
+    floor = m.end() if m and markers[0].start >= m.end() else 0
 
     # Spaces lost at line breaks in the source ("associationbetween") are put back in the panels' text.
     return [Subcaption(s.label, respace(s.text), respace(s.full_text)) for s in _assemble(text, markers, floor)]

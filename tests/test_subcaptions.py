@@ -755,3 +755,14 @@ def test_parallel_labels_after_a_preposition_open_their_items():
     assert [s.label for s in subs] == ["a", "b"]
     assert "2017" in subs[0].full_text and "2018" not in subs[0].full_text and "2018" in subs[1].full_text
     assert split_caption("Cells shown in (A) and (B) are controls. Scale bar 5 µm.") == []
+
+
+def test_statistics_notes_after_the_last_panel_are_shared():
+    """eLife (gold-v2 dev): "…(o, p) IL-6 (o) and CDKN2A (p) expression. **p<0.01; ***p<0.001; n.s., not
+    significant." closes the whole figure; panels with several sentences each kept it from the others."""
+    cap = ("C75 reduces senescence. (a) Structure of C75. Activity was measured twice. (b) Western blot of "
+           "prelamin A. Tubulin was the loading control. (c) Population doubling assays. **p<0.01; "
+           "***p<0.001; n.s., not significant.")
+    subs = split_caption(cap)
+    assert [s.label for s in subs] == ["a", "b", "c"]
+    assert all(s.full_text.endswith("n.s., not significant.") for s in subs), [s.full_text for s in subs]
