@@ -52,6 +52,8 @@ __all__ = [
     "find_candidates",
     "select_markers",
     "find_markers",
+    "markers_or_positions",
+    "POSITION_WORDS",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -1120,7 +1122,8 @@ def _article_is_label(text: str, c: Marker, cs: list[Marker]) -> bool:
 # Positional labels (Left / Right / Top / Bottom / upper panel / inset)
 # --------------------------------------------------------------------------------------------
 
-_POS_WORD = r"(?:left|right|top|bottom|upper|lower|middle|center|centre|main|inset)"
+POSITION_WORDS = ("left", "right", "top", "bottom", "upper", "lower", "middle", "center", "centre", "main", "inset")
+_POS_WORD = rf"(?:{'|'.join(POSITION_WORDS)})"
 _POS_PAIR = rf"{_POS_WORD}(?:\s*[,/]?\s*(?:left|right|middle|center|centre))?"  # "bottom, left"
 _POS_NOUN = r"(?:\s+(?:panels?|images?|rows?|columns?|graphs?|insets?))?"
 _POS_OPEN_RE = re.compile(
@@ -1157,11 +1160,11 @@ def find_positional(text: str) -> list[Marker]:
 def find_markers(caption: str, caption_xml: str | None = None) -> tuple[CaptionText, list[Marker]]:
     """The caption's plain text and its validated panel markers (open, close and ref)."""
     ct = caption_text(caption, caption_xml)
-    cands = find_candidates(ct)
-    sel = select_markers(ct.text, cands)
-    if not any(m.kind != REF for m in sel):
-        pos = find_positional(ct.text)
-        if pos:
-            return ct, pos
-        return ct, []
-    return ct, sel
+    return ct, markers_or_positions(ct.text, select_markers(ct.text, find_candidates(ct)))
+
+
+def markers_or_positions(text: str, selected: list[Marker]) -> list[Marker]:
+    """The selected letter markers, or positional labels when no letter cuts the caption."""
+    if not any(m.kind != REF for m in selected):
+        return find_positional(text)
+    return selected
