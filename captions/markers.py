@@ -397,7 +397,7 @@ class Marker:
 
 
 _PAREN_RE = re.compile(
-    rf"[\(\[]\s*(?:(?:[Pp]anels?|[Ii]mages?|[Pp]hotos?|[Pp]hotographs?)\s+)?({_GROUP})\s*"
+    rf"[\(\[]\s*(?:(?:[Pp]anels?|[Ii]mages?|[Pp]hotos?|[Pp]hotographs?)\s+)?({_GROUP})\.?\s*"  # "(a.)" too
     rf"(?:[,;]\s*([^()\[\]]{{1,40}}?)\s*)?[\)\]]"
 )
 # a label list closing a parenthetical: "(anti-CD34, E–H)", "(PSA; image C)"
@@ -671,6 +671,7 @@ def _punct_label(text: str, s: int, m: re.Match, xref_before) -> Marker | None:
 
 
 _RUN_IN_NEXT_RE = re.compile(r" [A-Z][a-z]")
+_LIST_AND_BEFORE_RE = re.compile(r"(?:[,;)]\s*|\s)(?:and|or)\s+$")
 _SENTENCE_END_BEFORE_RE = re.compile(r"[.!?;:](?:\s|$)|\n")
 
 
@@ -692,6 +693,8 @@ def _bare_label(text: str, s: int, pos: int, m: re.Match, xref_before) -> Marker
     b = _boundary(text, s)
     if b == "word" and _title_run_in(text, s, m.group(1)):
         b = "sentence"
+    elif b == "word" and _LIST_AND_BEFORE_RE.search(text, max(0, s - 8), s):
+        b = "comma"  # "…the lens (c), and d enlarged view of the capsule": a label closing a list
     if b not in ("start", "sentence", "comma", "glued"):
         return None
     if b == "glued" and text[s - 1] not in ".;:)":

@@ -131,6 +131,8 @@ def _clean(s: str) -> str:
     if s[:4] in ("and ", "but ") or s[:3] == "or " or s[:8] == "whereas " or s[:6] == "while ":
         s = s.split(" ", 1)[1].lstrip(_LEAD_JUNK)
     if s.endswith(("and", "or", "but", "while", "whereas")):
+        if s in ("and", "or", "but", "while", "whereas"):
+            return ""  # the conjunction left between two labels: "(c), and d enlarged view…"
         s = _TRAIL_WORD_RE.sub("", s).rstrip(_TRAIL_JUNK)
     return s
 
@@ -431,6 +433,8 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
     if len(own) < 2:
         return []
     pre = _clean(" ".join(shared_pre))
+    if _HEADING_ONLY_RE.fullmatch(pre):
+        pre = ""  # "Notes: (A) CT scan…": a heading word, not a title shared by the panels
     post = _clean(" ".join(shared_post))
     out = []
     for lab in sorted(own, key=lambda lab: (keys.get(lab, 10**6), lab)):
@@ -439,6 +443,7 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
     return out
 
 
+_HEADING_ONLY_RE = re.compile(r"(?:Notes?|Legend|Key|Description|Explanation)\s*[:.]?", re.I)
 _CLAUSE_BREAK_RE = re.compile(rf",\s*(?:and|but|while|whereas)\b|;|{_NOT_ABBREVIATION}[.!?](?=\s|$)|\band\b(?=\s+(?:the|a|an)\b)")
 
 

@@ -16,6 +16,7 @@ import pytest
 from captions import Subcaption, split_caption
 from captions.markers import expand_group, find_markers
 from captions.split_cli import split_jsonl
+from captions.subcaptions import split_caption_rules
 
 
 def labels(caption: str, xml: str | None = None) -> list[str]:
@@ -766,3 +767,23 @@ def test_statistics_notes_after_the_last_panel_are_shared():
     subs = split_caption(cap)
     assert [s.label for s in subs] == ["a", "b", "c"]
     assert all(s.full_text.endswith("n.s., not significant.") for s in subs), [s.full_text for s in subs]
+
+
+@pytest.mark.parametrize(
+    "caption,labels,first",
+    [
+        # a full stop inside the bracket (issue 13, failure class 1)
+        ("Histology of the lesion. (a.) Low power view. (b.) High power view.", ["a", "b"],
+         "Histology of the lesion. Low power view."),
+        # "Notes:" heads the panels, it is no title they share
+        ("Notes: (A) CT scan of the chest showing a mass. (B) PET scan showing uptake.", ["A", "B"],
+         "CT scan of the chest showing a mass."),
+        # a bare label closing a list after "and"
+        ("Sections of the retina (a), the optic nerve (b), the lens (c), and d enlarged view of the capsule.",
+         ["a", "b", "c", "d"], "Sections of the retina"),
+    ],
+)
+def test_label_shapes_the_rules_missed(caption, labels, first):
+    subs = split_caption_rules(caption)
+    assert [s.label for s in subs] == labels
+    assert subs[0].full_text == first
