@@ -395,6 +395,7 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
             shared_post.append(text[own_end:])
 
     _share_heads(text, cuts, own, floor)
+    _share_item_tails(text, cuts, own)
 
     # labels only mentioned ("quantified in C") inherit the words around the mention
     known = sorted(keys.values())
@@ -507,6 +508,54 @@ def _share_heads(text: str, cuts: list[Marker], own: dict[str, list[str]], floor
                     if item and part.startswith(item):  # the panel's words begin with its item
                         parts[k] = f"{head} {part}"
                         break
+
+
+_MAX_TAIL_ITEM_WORDS = 3
+# what a shared tail looks like: a plural head noun alone ("views", "sections"), or a noun with its
+# prepositional phrase ("cells of adult mice"); "abdominal radiograph" is the last item's own words
+_SHARED_TAIL_RE = re.compile(
+    r"(?:[a-z][\w-]*s|[a-z][\w-]*s? (?:of|in|from|at|on|during|after|before|under|with|for)\b.*)$"
+)
+
+
+def _share_item_tails(text: str, cuts: list[Marker], own: dict[str, list[str]]) -> None:
+    """Short parallel items opened by labels inside one sentence share the words after the last item:
+    "Expression in (A) liver and (B) kidney cells of adult mice" gives A "liver cells of adult mice";
+    "in A) medial and B) lateral views" gives A "medial views". Only when every item but the last has
+    the same one to three words and the last is longer: the last item's words beyond that length are
+    the shared tail."""
+    i = 0
+    while i < len(cuts):
+        j = i
+        while (
+            j + 1 < len(cuts) and cuts[j + 1].kind == OPEN and cuts[j].kind == OPEN
+            and not _SENT_END_RE.search(text, cuts[j].end, cuts[j + 1].start)
+        ):
+            j += 1
+        run, i = cuts[i : j + 1], j + 1
+        if len(run) < 2 or _boundary_is_sentence(text, run[0].start):
+            continue
+        items = [_clean(text[a.end : b.start]) for a, b in zip(run, run[1:])]
+        end = _SENT_END_RE.search(text, run[-1].end)
+        last = text[run[-1].end : end.start() if end else len(text)].split()
+        n = len(items[0].split())
+        if not 1 <= n <= _MAX_TAIL_ITEM_WORDS or any(len(it.split()) != n for it in items) or len(last) <= n:
+            continue
+        tail = _clean(" ".join(last[n:]))
+        if not tail or tail[:1].isupper() or not _SHARED_TAIL_RE.match(tail):
+            continue
+        for mk, item in zip(run, items):
+            for lab in mk.labels:
+                parts = own.get(lab) or []
+                for k, part in enumerate(parts):
+                    if part == item:
+                        parts[k] = f"{item} {tail}"
+                        break
+
+
+def _boundary_is_sentence(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return not before or before[-1] in ".!?:;\n"
 
 
 def _closing_run(text: str, cuts: list[Marker], i: int, p: int, floor: int) -> tuple[str, ...]:

@@ -787,3 +787,17 @@ def test_label_shapes_the_rules_missed(caption, labels, first):
     subs = split_caption_rules(caption)
     assert [s.label for s in subs] == labels
     assert subs[0].full_text == first
+
+
+def test_parallel_items_opened_in_one_sentence_share_the_words_after_the_last():
+    """gold-v2 convention: "in A) medial and B) lateral views" gives A "… medial views" (issue 13, class 3)."""
+    subs = split_caption_rules("Mouse embryos in A) medial and B) lateral views. Scale bars, 100 µm.")
+    assert [s.full_text for s in subs] == [
+        "Mouse embryos in medial views. Scale bars, 100 µm.",
+        "Mouse embryos in lateral views. Scale bars, 100 µm.",
+    ]
+    subs = split_caption_rules("Expression in (A) liver and (B) kidney cells of adult mice.")
+    assert subs[0].full_text.startswith("Expression in liver cells of adult mice")
+    # items of different lengths are clauses of their own: nothing is shared
+    subs = split_caption_rules("Staining of (A) the liver of a control rat and (B) kidney tubules in a diabetic rat.")
+    assert subs[0].full_text == "Staining of the liver of a control rat"
