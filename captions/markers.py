@@ -1167,7 +1167,25 @@ def find_markers(caption: str, caption_xml: str | None = None) -> tuple[CaptionT
 
 
 def markers_or_positions(text: str, selected: list[Marker]) -> list[Marker]:
-    """The selected letter markers, or positional labels when no letter cuts the caption."""
+    """The selected letter markers; when no letter cuts the caption, numbered parts ("1. Before
+    treatment. 2. After…"), else positional labels."""
     if not any(m.kind != REF for m in selected):
-        return find_positional(text)
+        return find_numbered(text) or find_positional(text)
     return selected
+
+
+# "1. Before treatment. 2. After two weeks." — a number opening the caption or a sentence, with "." or ")"
+_NUMBERED_RE = re.compile(r"(?:^|(?<=[.;!?]\s)|(?<=\n))(\d{1,2})[.)]\s+(?=[A-Z(])")
+
+
+def find_numbered(text: str) -> list[Marker]:
+    """Numbered parts used as panel labels, only when no letter does: each opens the caption or a
+    sentence, and they run 1, 2, 3… without a gap. Numbers in brackets or after a colon ("(1) Control",
+    "1: Alcaligenes sp.") name lanes, compounds and layers far more often than panels: not read."""
+    out: list[Marker] = []
+    for m in _NUMBERED_RE.finditer(text):
+        n = int(m.group(1))
+        if n != len(out) + 1:
+            continue
+        out.append(Marker(m.start(), m.end(), (m.group(1),), OPEN, "punct", MEDIUM, "number", ((n - 1) * 100,)))
+    return out if len(out) >= 2 else []

@@ -801,3 +801,16 @@ def test_parallel_items_opened_in_one_sentence_share_the_words_after_the_last():
     # items of different lengths are clauses of their own: nothing is shared
     subs = split_caption_rules("Staining of (A) the liver of a control rat and (B) kidney tubules in a diabetic rat.")
     assert subs[0].full_text == "Staining of the liver of a control rat"
+
+
+def test_numbered_parts_are_panels_only_when_no_letter_is_and_they_open_sentences():
+    """Issue 13, failure class 1: "1. Before treatment. 2. After …" gave nothing. Lanes, compounds and
+    layers numbered in brackets or after a colon stay unsplit (gold-v2 no-label captions)."""
+    subs = split_caption("Wound healing in a diabetic foot. 1. Before treatment. 2. After two weeks. 3. After six weeks.")
+    assert [(s.label, s.full_text) for s in subs][:2] == [
+        ("1", "Wound healing in a diabetic foot. Before treatment."),
+        ("2", "Wound healing in a diabetic foot. After two weeks."),
+    ]
+    assert split_caption("PCR of 16S rRNA genes. Note: M: Marker, 1: Alcaligenes sp.; 2: Pseudomonas fluorescens.") == []
+    assert split_caption("Structures of ocimicide A1 (1) and B1 (3), derivatives A2 (2) and B2 (4), and chloroquine (5).") == []
+    assert split_caption("Mice were weighed at 1. Week one and at 3. Week three.") == []  # no run 1, 2
