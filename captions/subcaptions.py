@@ -328,12 +328,11 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
                 # the rest of the previous label's sentence stays with the labels of that sentence:
                 # "…zeta potential (c) of exosomes measured by DLS. … Western blot analysis (d)."
                 s0 = _sentence_start(text, m.start, p)
-                e = _FULL_STOP_RE.search(text, p, s0) if s0 > p else None
-                if e and re.search(r"\w", text[p : e.start()]):
+                if s0 > p and re.search(r"\w", text[p:s0]):
                     run = _closing_run(text, cuts, i, p, floor)
                     if run:
-                        give(run, p, e.end())
-                        start = e.end()
+                        give(run, p, s0)
+                        start = s0
             give(m.labels, start, m.start)
             seen |= labels
             if len(labels) == 1:
@@ -439,7 +438,7 @@ def _assemble(text: str, markers: list[Marker], floor: int) -> list[Subcaption]:
     post = _clean(" ".join(shared_post))
     out = []
     for lab in sorted(own, key=lambda lab: (keys.get(lab, 10**6), lab)):
-        mine = _join(own[lab])
+        mine = _join_sentences(own[lab])
         out.append(Subcaption(lab, mine, _join_sentences([pre, mine, post])))
     return out
 

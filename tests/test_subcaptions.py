@@ -814,3 +814,18 @@ def test_numbered_parts_are_panels_only_when_no_letter_is_and_they_open_sentence
     assert split_caption("PCR of 16S rRNA genes. Note: M: Marker, 1: Alcaligenes sp.; 2: Pseudomonas fluorescens.") == []
     assert split_caption("Structures of ocimicide A1 (1) and B1 (3), derivatives A2 (2) and B2 (4), and chloroquine (5).") == []
     assert split_caption("Mice were weighed at 1. Week one and at 3. Week three.") == []  # no run 1, 2
+
+
+def test_sentences_after_a_closing_label_stay_with_it_until_the_next_labels_sentence():
+    """gold-v2 dev (PMC4736802): "Coronal CT scan of the leg (a) demonstrates … . It is in continuity with
+    the fibula … . Axial CT scans (b and c) show …" — the middle sentence went to b and c."""
+    subs = split_caption_rules(
+        "Coronal CT scan of the leg (a) demonstrates that the ossification is in the membrane. It is in "
+        "continuity with the fibula. Axial CT scans (b and c) show separation of the ossification."
+    )
+    assert [(s.label, s.full_text) for s in subs] == [
+        ("a", "Coronal CT scan of the leg demonstrates that the ossification is in the membrane. "
+              "It is in continuity with the fibula."),
+        ("b", "Axial CT scans show separation of the ossification"),
+        ("c", "Axial CT scans show separation of the ossification"),
+    ]
