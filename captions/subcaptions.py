@@ -1,7 +1,8 @@
-"""Split a compound-figure caption into one subcaption per panel (rules only, no model).
+"""Split a compound-figure caption into one subcaption per panel.
 
 ``split_caption(caption, caption_xml=None)`` returns ``Subcaption(label, text, full_text)`` per
-panel label found by ``captions.markers``:
+panel label found by ``captions.markers`` (the rules) or, where it names more panels than they do,
+by the learned marker tagger (``captions.marker_tagger``; ``split_caption_rules`` is the rules alone):
 
 - ``text`` — the panel's own words: the clauses its markers announce or close;
 - ``full_text`` — a caption that stands alone for that panel: the shared title and shared sentences
