@@ -105,6 +105,19 @@ def cross_validate(figs: Sequence[GoldFigure], folds: int = 5) -> dict[str, Scor
     }
 
 
+def tagger_alone(caption: str, caption_xml: str | None) -> list:
+    """The shipped tagger's markers, cut by the shared assembly, without the rules' say."""
+    ct = caption_text(caption, caption_xml)
+    return assemble(ct, _shipped().markers(ct))
+
+
+def _shipped() -> mt.MarkerTagger:
+    tagger = mt.default_tagger()
+    if tagger is None:
+        raise SystemExit(f"no tagger model at {mt.MODEL}")
+    return tagger
+
+
 def breakdown(figs: Sequence[GoldFigure], splitter: Callable, key: Callable[[GoldFigure], list[str]]) -> list[str]:
     sc = score(figs, splitter)
     agg: dict[str, list[float]] = defaultdict(list)
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(_row(f"{name}, 5-fold CV on dev ({len(repo_gold)} captions incl. older repository gold)", sc))
     if args.test:
         lines.append(_row("rules, **test**", score(test, split_caption_rules)))
+        lines.append(_row("CRF tagger alone, **test**", score(test, tagger_alone)))
         lines.append(_row("shipped (rules + CRF), **test**", score(test, split_caption)))
     lines += ["", "Older gold sets (no regression below 0.90 asked):", "", HEADER]
     for name, figs in older_gold():
