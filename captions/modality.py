@@ -55,6 +55,7 @@ import csv
 import html
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,7 +75,9 @@ __all__ = [
     "OTHER",
     "classify",
     "classify_figure",
+    "dominant",
     "figure_modalities",
+    "sentence_modalities",
     "group_of",
     "taxonomy",
 ]
@@ -136,11 +139,13 @@ class ModalityResult:
 @dataclass(slots=True)
 class FigureModality:
     """``overall``: the whole caption; ``panels``: one result per subcaption label (empty when the
-    caption names no panels); ``codes``: the figure's modalities (the set of its panels')."""
+    caption names no panels); ``codes``: the figure's modalities (the set of its panels', or of its
+    caption's sentences when it names no panels); ``dominant``: the figure's one modality."""
 
     overall: ModalityResult
     panels: dict[str, ModalityResult]
     codes: list[str]
+    dominant: ModalityResult | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,6 +360,42 @@ def figure_modalities(results: Iterable[ModalityResult], min_confidence: float =
     return sorted(known) if known else sorted(codes)
 
 
+def dominant(results: Sequence[ModalityResult]) -> ModalityResult:
+    """A figure's one modality from its panels': the commonest code other than `other` (ties: the
+    first panel's), with the mean confidence of its panels and the evidence of the most confident."""
+    known = [r for r in results if r.code != OTHER] or list(results)
+    counts = Counter(r.code for r in known)
+    top = max(counts.values())
+    code = next(r.code for r in known if counts[r.code] == top)
+    same = [r for r in known if r.code == code]
+    best = max(same, key=lambda r: r.confidence)
+    evidence = [f"panels: {len(same)} of {len(results)} are {code}", *best.evidence]
+    confidence = round(sum(r.confidence for r in same) / len(same), 3)
+    return ModalityResult(code, confidence, evidence, {})
+
+
+# A sentence of a caption without panel labels adds its modality to the figure's set only when it
+# names one clearly on its own ("Representative western blots are shown." in a caption about a
+# bar chart); weaker sentence evidence is context, not a panel.
+SENTENCE_MIN_CONFIDENCE = 0.6
+_SENTENCE_RE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z(])")
+
+
+def sentence_modalities(caption: str, overall: ModalityResult) -> list[str]:
+    """The modalities a caption without panel labels still names, sentence by sentence, beside the
+    whole caption's: a figure of fluorescence micrographs and their quantification is both."""
+    codes = {overall.code} if overall.code != OTHER else set()
+    for sentence in _SENTENCE_RE.split(caption):
+        if len(sentence) < 12:
+            continue
+        r = classify(PanelTexts(sentence, caption))
+        if r.code != OTHER and r.confidence >= SENTENCE_MIN_CONFIDENCE and "." in r.code:
+            codes.add(r.code)
+    # a parent beside one of its own leaves says nothing more ("microscopy" + "microscopy.light")
+    codes = {c for c in codes if not any(o != c and o.startswith(c + ".") for o in codes)}
+    return sorted(codes) if codes else [overall.code]
+
+
 def classify_figure(
     caption: str | None,
     *,
@@ -363,24 +404,28 @@ def classify_figure(
     panel_citances: Mapping[str, Sequence[str]] | None = None,
     image: Image.Image | None = None,
     panel_images: Mapping[str, Image.Image] | None = None,
+    subcaptions: Sequence[tuple[str, str]] | None = None,
 ) -> FigureModality:
     """Classify a whole caption and each of its panels (split by ``captions.subcaptions``).
 
     ``citances`` cite the figure; ``panel_citances`` maps a panel label (as the caption prints
     it, matched case-insensitively) to the sentences that name that panel; ``panel_images`` maps a
-    label to the panel's cropped image.
+    label to the panel's cropped image; ``subcaptions`` ((label, own words) pairs) are used instead
+    of splitting the caption again when the caller has them. Without panels in the caption, the
+    figure's set comes from its sentences (``sentence_modalities``).
     """
-    from captions.subcaptions import split_caption
-
     cap = _clean(caption, "caption")
     overall = classify(PanelTexts(None, cap, tuple(citances)), image)
+    if subcaptions is None:
+        from captions.subcaptions import split_caption
+
+        subcaptions = [(s.label, s.text) for s in split_caption(cap, caption_xml)]
     panels: dict[str, ModalityResult] = {}
     pcit = {k.upper(): v for k, v in (panel_citances or {}).items()}
     pimg = {k.upper(): v for k, v in (panel_images or {}).items()}
-    for sub in split_caption(cap, caption_xml):
-        key = sub.label.upper()
-        panels[sub.label] = classify(
-            PanelTexts(sub.text, cap, tuple(pcit.get(key, ()))), pimg.get(key)
-        )
-    codes = figure_modalities(panels.values()) if panels else figure_modalities([overall])
-    return FigureModality(overall, panels, codes)
+    for label, words in subcaptions:
+        key = label.upper()
+        panels[label] = classify(PanelTexts(words, cap, tuple(pcit.get(key, ()))), pimg.get(key))
+    if panels:
+        return FigureModality(overall, panels, figure_modalities(panels.values()), dominant(list(panels.values())))
+    return FigureModality(overall, panels, sentence_modalities(cap, overall), overall)

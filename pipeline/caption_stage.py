@@ -15,8 +15,9 @@ batch. For each figure of a batch:
 - modality per panel (`captions.modality.classify`) from its subcaption, the caption and the
   sentences naming the panel, plus cheap image cues (`captions.image_cues`) measured on the panel's
   crop of the figure image, with the confidence and the evidence. The figure's `modalities` are the
-  set of its panels' codes and its `modality_id` the commonest of them; a figure without panels keeps
-  a modality of its own, from its caption and citances (as at ingest), with the evidence.
+  set of its panels' codes and its `modality_id` the commonest of them. A figure without panels gets
+  the set of its subcaptions' modalities (else of its caption's sentences, `classify_figure`) and the
+  commonest as its own, with the evidence.
 
 Whatever goes wrong with one figure (a text the tagger cannot take, an undecodable image, a row the
 database refuses) is written to that figure's `annotation_error` and the batch goes on. A figure
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from captions.modality import OTHER, ModalityResult, PanelTexts, classify, figure_modalities
+from captions.modality import ModalityResult, PanelTexts, classify, classify_figure, dominant, figure_modalities
 from store.blobs import BlobStore
 from store.figure_records import PanelText, panel_texts
 from store.models import (
@@ -311,8 +311,13 @@ def _link_citances(work: _Work, texts: dict[int, PanelText], result: _Result) ->
 def _classify(work: _Work, blobs: BlobStore | None, texts: dict[int, PanelText], result: _Result) -> None:
     all_citances = tuple(c.text for c in work.citances)
     if not work.panels:
-        result.modality = classify(PanelTexts(None, work.caption, all_citances))
-        result.modalities = [result.modality.code]
+        # no detected panels (no image, or not detected yet): the subcaptions, else the caption's
+        # sentences, still name every modality the figure shows (issue 14: mixed figures were
+        # reduced to one label)
+        subs = [(s.label, s.text) for s in work.subcaptions if s.label]
+        fm = classify_figure(work.caption, citances=all_citances, subcaptions=subs)
+        result.modality = fm.dominant
+        result.modalities = fm.codes
         return
     picture = _picture(work, blobs)
     for panel in work.panels:
@@ -325,21 +330,7 @@ def _classify(work: _Work, blobs: BlobStore | None, texts: dict[int, PanelText],
         result.panel_modalities.append((panel.id, classify(words, _crop(picture, panel.box))))
     panel_results = [r for _, r in result.panel_modalities]
     result.modalities = figure_modalities(panel_results)
-    result.modality = _dominant(panel_results)
-
-
-def _dominant(results: list[ModalityResult]) -> ModalityResult:
-    """The figure's one modality from its panels': the commonest code other than `other` (ties: the
-    first panel's), with the mean confidence of its panels and the evidence of the most confident."""
-    known = [r for r in results if r.code != OTHER] or results
-    counts = Counter(r.code for r in known)
-    top = max(counts.values())
-    code = next(r.code for r in known if counts[r.code] == top)
-    same = [r for r in known if r.code == code]
-    best = max(same, key=lambda r: r.confidence)
-    evidence = [f"panels: {len(same)} of {len(results)} are {code}", *best.evidence]
-    confidence = round(sum(r.confidence for r in same) / len(same), 3)
-    return ModalityResult(code, confidence, evidence, {})
+    result.modality = dominant(panel_results)
 
 
 def _picture(work: _Work, blobs: BlobStore | None):

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captions.modality import ModalityResult, PanelTexts, classify
+from captions.modality import ModalityResult, classify_figure
 from captions.subcaptions import Subcaption, split_caption
 from harvester.identity import Claim, Identity, resolve_identity
 from harvester.images import REDUCED_SIDE, ImageError, load_image
@@ -44,6 +44,7 @@ class PreparedFigure:
     source: str = "xml"  # xml | pdf
     subcaptions: list[Subcaption] = field(default_factory=list)
     modality: ModalityResult | None = None
+    modalities: list[str] = field(default_factory=list)  # every modality the caption names
 
     @property
     def primary(self) -> FigureImage | None:
@@ -111,8 +112,8 @@ def content_hash(xml_sha256: str, file_hashes: dict[str, str], version: int | No
 
 
 def describe_figures(figures: list[PreparedFigure], parsed: ParsedArticle) -> None:
-    """Caption work that needs no image: subcaptions and the figure's modality from its caption
-    and the sentences citing it. A caption the splitter cannot handle costs only its subcaptions."""
+    """Caption work that needs no image: subcaptions and the figure's modalities from its
+    subcaptions (else its caption's sentences) and the sentences citing it. A caption the splitter cannot handle costs only its subcaptions."""
     citing: dict[str, list[str]] = {}
     for citance in parsed.citances:
         for jats_id in citance.figure_ids:
@@ -125,7 +126,9 @@ def describe_figures(figures: list[PreparedFigure], parsed: ParsedArticle) -> No
             parsed.warnings.append(f"subcaption split failed for {figure.parsed.jats_id}: {exc}")
         texts = citing.get(figure.parsed.jats_id or "", [])
         if caption or texts:
-            figure.modality = classify(PanelTexts(None, caption, tuple(texts)))
+            fm = classify_figure(caption, citances=tuple(texts),
+                                 subcaptions=[(s.label, s.text) for s in figure.subcaptions])
+            figure.modality, figure.modalities = fm.dominant, fm.codes
 
 
 def _figure_number(label: str | None) -> str | None:

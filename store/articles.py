@@ -141,6 +141,7 @@ def _insert_figures(session: Session, article_id: int, prepared: PreparedArticle
                 image_error=fig.image_error,
                 modality_id=modality_ids.get(fig.modality.code) if fig.modality else None,
                 modality_score=fig.modality.confidence if fig.modality else None,
+                modalities=fig.modalities,
             ), fitted, f"figure {ordinal + 1}"))
     ids = session.execute(
         insert(Figure).returning(Figure.id, sort_by_parameter_order=True), rows
