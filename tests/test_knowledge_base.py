@@ -173,7 +173,7 @@ def test_full_offline_kb_builds_and_caches_by_content(kb_cache_dir):
     assert files.is_complete()
     assert files.directory.name == f"figmine-{files.key[:16]}"
     n_aliases = len(json.loads(Path(files.linker_paths.concept_aliases_list).read_text()))
-    assert 40_000 < n_aliases < 60_000
+    assert 110_000 < n_aliases < 160_000  # ~50k from MeSH names and the vocabularies, ~85k MeSH entry terms
     assert build_knowledge_base(kb_cache_dir).directory == files.directory
 
 
@@ -258,3 +258,32 @@ def test_greek_letters_as_captions_write_them():
     assert greek("NF-kappa B") == "NF-κB"
     assert greek("Tumor Necrosis Factor-alpha") == "Tumor Necrosis Factor-α"
     assert greek("Alphaherpesvirinae") is None and greek("Beta Rhythm") is None
+
+
+def test_mesh_entry_terms_come_offline_and_attach_by_heading_name():
+    """Issue 14: MeSH entry terms (synonyms) from the MIT-licensed disease/drug NER wheels. Their own
+    D-numbers are wrong for about a quarter of headings, so terms attach by the heading's name."""
+    from captions.knowledge_base import mesh_entry_terms
+
+    entities = {e.concept_id: e for e in figmine_entities()}
+    mi = entities["D009203"]
+    assert mi.canonical_name == "Myocardial Infarction"
+    assert "heart attack" in {a.lower() for a in mi.aliases}
+    assert "heart attack" not in {a.lower() for a in entities["D006342"].aliases}  # the packages' wrong id
+    terms = mesh_entry_terms({"myocardial infarction": "D009203"})
+    assert set(terms) == {"D009203"} and "heart attack" in terms["D009203"]
+
+
+def test_entry_term_pickles_hold_plain_data_only(tmp_path):
+    import bz2
+    import pickle
+
+    import pytest
+
+    from captions.knowledge_base import _PlainDataUnpickler
+
+    path = tmp_path / "evil.pkl.bz2"
+    with bz2.open(path, "wb") as f:
+        pickle.dump({"x": pickle.loads(pickle.dumps(len))}, f)  # a callable: code, not data
+    with bz2.open(path, "rb") as f, pytest.raises(pickle.UnpicklingError, match="refusing"):
+        _PlainDataUnpickler(f).load()
