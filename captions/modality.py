@@ -405,6 +405,7 @@ def classify_figure(
     image: Image.Image | None = None,
     panel_images: Mapping[str, Image.Image] | None = None,
     subcaptions: Sequence[tuple[str, str]] | None = None,
+    learned: bool = True,
 ) -> FigureModality:
     """Classify a whole caption and each of its panels (split by ``captions.subcaptions``).
 
@@ -412,7 +413,8 @@ def classify_figure(
     it, matched case-insensitively) to the sentences that name that panel; ``panel_images`` maps a
     label to the panel's cropped image; ``subcaptions`` ((label, own words) pairs) are used instead
     of splitting the caption again when the caller has them. Without panels in the caption, the
-    figure's set comes from its sentences (``sentence_modalities``).
+    figure's set comes from its sentences (``sentence_modalities``). With ``learned``, the dominant
+    code is the one of that set the learned model (``captions.modality_model``) scores highest.
     """
     cap = _clean(caption, "caption")
     overall = classify(PanelTexts(None, cap, tuple(citances)), image)
@@ -427,5 +429,26 @@ def classify_figure(
         key = label.upper()
         panels[label] = classify(PanelTexts(words, cap, tuple(pcit.get(key, ()))), pimg.get(key))
     if panels:
-        return FigureModality(overall, panels, figure_modalities(panels.values()), dominant(list(panels.values())))
-    return FigureModality(overall, panels, sentence_modalities(cap, overall), overall)
+        fm = FigureModality(overall, panels, figure_modalities(panels.values()), dominant(list(panels.values())))
+    else:
+        fm = FigureModality(overall, panels, sentence_modalities(cap, overall), overall)
+    return _learned_dominant(cap, fm) if learned else fm
+
+
+def _learned_dominant(caption: str, fm: FigureModality) -> FigureModality:
+    from captions.modality_model import default_model
+
+    model = default_model()
+    pick = model.pick_dominant(caption, fm) if model is not None else None
+    if pick is None or fm.dominant is None or pick == fm.dominant.code:
+        return fm
+    if pick not in fm.codes:  # the rules found nothing the model knows: its own best code
+        fm.codes = [pick]
+    same = [r for r in (*fm.panels.values(), fm.overall) if r.code == pick]
+    best = max(same, key=lambda r: r.confidence) if same else None
+    if best is None:  # the model's own code: its score is the confidence
+        score = float(model.scores([caption], [fm])[0][model.codes.index(pick)])
+        best = ModalityResult(pick, round(score, 3), [f"learned model: {pick} {score:.2f}"], {})
+    evidence = [f"learned pick among {', '.join(fm.codes)}: {pick}", *best.evidence]
+    fm.dominant = ModalityResult(pick, best.confidence, evidence, {})
+    return fm
