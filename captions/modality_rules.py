@@ -646,14 +646,14 @@ RULES: tuple[Rule, ...] = (
       r"plots?|analys\w*)|\breceiver operating|\bdose[-–\s]response|\b(?:growth|calibration|"
       r"standard|titration|binding|melting|dissociation|saturation|kill|survival|learning|"
       r"stress[-–]strain|polarization|rarefaction) curves?|\bt-SNE\b|\btSNE\b|\bprincipal component|"
-      r"\bVenn diagrams?|\bbifurcation diagram|\bphase diagram|\bdendrogram|\bcorrelation (?:plots?|"
+      r"\bbifurcation diagram|\bphase diagram|\bdendrogram|\bcorrelation (?:plots?|"
       r"matri\w*|coefficients?)|\bregression (?:lines?|analys\w*|plots?)|\bpie charts?|"
       r"\bforest plot|\bgating strategy|\bflow cytometr\w*|\bcytometric|"
       r"\bfluorescence-activated cell sorting|\bmass cytometr\w*|\b(?:forward|side)[- ]scatter|"
       r"\bvoltammogra\w*|\bchromatogra(?:m|ms|phic profiles?)\b|\belectropherogra\w*",
       2.0,
       "plot", "graph", "chart", "histogram", "heat", "kaplan", "survival", "receiver", "response", "curve",
-      "sne", "principal", "venn", "diagram", "dendrogram", "correlation", "regression", "gating", "cytometr",
+      "sne", "principal", "diagram", "dendrogram", "correlation", "regression", "gating", "cytometr",
       "fluorescence-activated", "scatter", "voltammogra", "chromatogra", "electropherogra",
       family="graphics.chart:types"),
     R("graphics.chart",
@@ -737,7 +737,7 @@ RULES: tuple[Rule, ...] = (
       2.0,
       "schem", "diagram", "illustrat", "cartoon", "drawing", "sketch", "artist", "biorender",
       "graphical abstract", "infographic", "esquema", "diagrama", family="graphics.diagram:words",
-      veto=r"(?:Venn|bifurcation|phase|ribbon|flow|CONSORT|PRISMA|STARD|Euler|box|whisker|energy|Feynman|"
+      veto=r"(?:bifurcation|phase|ribbon|flow|CONSORT|PRISMA|STARD|box|whisker|energy|Feynman|"
       r"Ramachandran|Hasse|Voronoi|ternary|Euler distribution)[- ]diagrams?|cartoon representation|"
       r"diagrams? de barras|schematic (?:of the )?(?:timeline|workflow)",
       window=18),
@@ -768,6 +768,21 @@ RULES: tuple[Rule, ...] = (
       r"elevation|color|colour|colou?r-coded)[- ]maps?|maps? (?:of|showing) (?:the )?(?:expression|"
       r"intensity|density|signal|activity)",
       window=25),
+    # form before topic (issue 14): set diagrams, drawn networks and pathways, and maps are drawings,
+    # whatever numbers they carry
+    R("graphics.diagram",
+      r"\bVenn(?:[- ]diagrams?)?\b|\bEuler diagrams?|\b(?:interaction|regulatory|co-?expression|gene|"
+      r"protein|PPI|molecular|signal(?:l)?ing|correlation|metabolic|miRNA|ceRNA|mRNA|transcriptional|"
+      r"association|knowledge|co-?occurrence|social|contact|food|haplotype) networks?\b|"
+      r"\bnetwork (?:diagram|visuali[sz]ation|map|graph|representation)s?|\bCytoscape\b|\bPathVisio\b|"
+      r"\bpathway (?:maps?|diagrams?|drawings?|figures?|visuali[sz]ation)|\bminimum spanning trees?|"
+      r"\b(?:geographic(?:al)?|spatial) distribution|\bdistribution maps?|\bmaps? (?:of|showing) (?:the )?"
+      r"(?:study|sampling|collection|location|area|region|distribution|sites?|world|countr|state|province)|"
+      r"\bstudy (?:area|region|sites?)\b|\bsampling (?:sites?|locations?|points?|areas?)|\bhabitat "
+      r"(?:suitability|distribution)|\bmapas?\b|\bcartes?\b",
+      1.8,
+      "venn", "euler", "network", "cytoscape", "pathvisio", "pathway", "spanning", "distribution", "map",
+      "study", "sampling", "habitat", "mapa", "carte", family="graphics.diagram:forms"),
     R("graphics.diagram",
       r"\bexperimental (?:design|set-?up|scheme|strategy|approach|procedures?|paradigm|layout|"
       r"timeline|outline)|\bstudy design",

@@ -497,3 +497,14 @@ def test_text_classification_is_fast():
     # The target is ≥ 2,000 captions/s per core on real captions (bench/RESULTS.md); this floor
     # leaves room for a loaded test machine.
     assert per_s >= 1000, f"only {per_s:.0f} short captions per CPU-second"
+
+
+@pytest.mark.parametrize("caption", [
+    "Venn diagram of the differentially expressed lncRNAs and miRNAs.",
+    "Protein–protein interaction network of the hub genes built in Cytoscape.",
+    "Geographic distribution of the sampling sites within the Cerrado.",
+    "Mapa de distribuição da população de detentos nas unidades prisionais.",
+])
+def test_form_words_name_drawings_whatever_the_topic(caption):
+    """Issue 14, failure class 3: set diagrams, drawn networks and maps are diagrams, not charts."""
+    assert classify(PanelTexts(None, caption)).code == "graphics.diagram"
