@@ -22,12 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from captions import modality_model as mm  # noqa: E402
 from captions.modality import PanelTexts, classify, classify_figure  # noqa: E402
 from captions.modality_gold import ModalityFigure, load_modality_gold, score_modalities  # noqa: E402
+from results_md import write_section  # noqa: E402
 
-RESULTS = ROOT / "bench/RESULTS.md"
 SECTION = "## Figure modalities on gold-v2 (issue 14)"
 HEADER = ("| reading, split | figures | macro-F1 | accuracy | exact set | micro P | micro R |\n"
           "|---|---:|---:|---:|---:|---:|---:|")
@@ -122,16 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write_results:
-        cmd = "python bench/modality_v2_bench.py " + " ".join(argv or sys.argv[1:])
-        body = f"{SECTION}\n\n{_NOTES}\n`{cmd.strip()}` ({time.strftime('%Y-%m-%d')})\n\n{text}\n"
-        old = RESULTS.read_text()
-        if SECTION in old:
-            start = old.index(SECTION)
-            nxt = old.find("\n## ", start + len(SECTION))
-            old = old[:start] + body + (old[nxt + 1 :] if nxt != -1 else "")
-        else:
-            old = old.rstrip("\n") + "\n\n" + body
-        RESULTS.write_text(old)
+        write_section(SECTION, _NOTES, "python bench/modality_v2_bench.py " + " ".join(argv or sys.argv[1:]), text)
     return 0
 
 

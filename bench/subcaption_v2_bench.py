@@ -29,14 +29,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from captions import marker_tagger as mt  # noqa: E402
 from captions.gold import GoldFigure, Score, load_gold_dir, load_jsonl, score  # noqa: E402
 from captions.markers import caption_text  # noqa: E402
 from captions.subcaptions import _tagger_wins, assemble, could_name_more, split_caption, split_caption_rules  # noqa: E402
+from results_md import write_section  # noqa: E402
 
 GOLD_V2 = ROOT / "tests/fixtures/subcaptions/gold-v2"
-RESULTS = ROOT / "bench/RESULTS.md"
 SECTION = "## Subcaption splitting on gold-v2 (issue 13)"
 SHARED = Path("/work/shared/fixtures/subcaptions")
 
@@ -220,16 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write_results:
-        cmd = "python bench/subcaption_v2_bench.py " + " ".join(a for a in (argv or sys.argv[1:]))
-        body = f"{SECTION}\n\n{_NOTES}\n`{cmd.strip()}` ({time.strftime('%Y-%m-%d')})\n\n{text}\n"
-        old = RESULTS.read_text()
-        if SECTION in old:
-            start = old.index(SECTION)
-            nxt = old.find("\n## ", start + len(SECTION))
-            old = old[:start] + body + (old[nxt + 1 :] if nxt != -1 else "")
-        else:
-            old = old.rstrip("\n") + "\n\n" + body
-        RESULTS.write_text(old)
+        write_section(SECTION, _NOTES, "python bench/subcaption_v2_bench.py " + " ".join(argv or sys.argv[1:]), text)
     return 0
 
 
