@@ -28,18 +28,20 @@ A non-string item raises `TypeError` before any work is done.
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 import captions.spacy_without_torch  # noqa: F401  (before spaCy)
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from captions.knowledge_base import vocabulary_of
+from captions.knowledge_base import VOCAB_DIR, vocabulary_of
 from captions.nlp import NlpConfig, build_pipeline
 
 __all__ = ["CHUNK_CHARS", "MAX_TEXT_CHARS", "ConceptTagger", "Mention", "get_tagger", "tag"]
@@ -135,6 +137,7 @@ class ConceptTagger:
         self.nlp = nlp or build_pipeline(self.config)
         self.linker = self.nlp.get_pipe("scispacy_linker")
         self.kb = self.linker.kb
+        self.mesh_twins = modality_mesh_twins(self.kb.cui_to_entity)
 
     def tag(self, texts: Sequence[str | None]) -> list[list[Mention]]:
         """The mentions of each text, in text order; see the module docstring."""
@@ -212,6 +215,11 @@ class ConceptTagger:
                         score=round(float(score), 4),
                     )
                 )
+            if "UMLS" in best and "MSH" not in best:
+                twin = self.mesh_twins.get(best["UMLS"][1])
+                if twin is not None:  # "CT image": the modality concept, and the MeSH descriptor users query
+                    out.append(replace(out[-1], vocab="MSH", code=twin,
+                                       name=self.kb.cui_to_entity[twin].canonical_name, semantic_types=()))
         return out
 
     def _name_distance(self, concept_id: str, ent: Span) -> int:
@@ -224,6 +232,15 @@ class ConceptTagger:
             return 0
         folded = {t.casefold() for t in texts}
         return 1 if any(n.casefold() in folded for n in names) else 2
+
+
+def modality_mesh_twins(entities: Mapping[str, object], path: Path = VOCAB_DIR / "modality_mesh.csv") -> dict[str, str]:
+    """UMLS modality CUI → the MeSH descriptor of the same procedure (`vocab/modality_mesh.csv`), for
+    the descriptors the KB holds: a caption's "CT image" is linked to the modality concept by its
+    alias, and users search MeSH's "Tomography, X-Ray Computed" too."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {r["cui"]: r["mesh_id"] for r in rows if r["mesh_id"] in entities}
 
 
 def _linker_mention_strings_of(ent: Span) -> list[str]:

@@ -229,3 +229,23 @@ def test_synonyms_word_forms_and_spellings_of_captions(tagger):
 def test_capitalised_software_names_and_plural_generic_words_are_not_linked(tagger):
     (mentions,) = tagger.tag(["Sequences were aligned with MUSCLE. This leads to three times more roles."])
     assert not {m.text for m in mentions} & {"MUSCLE", "leads", "times", "roles"}
+
+
+def test_modality_concepts_come_with_their_mesh_descriptor(tagger):
+    """A modality phrase linked to its UMLS concept ("CT image") also names the MeSH descriptor users
+    search by (issue 14: the hand-listed concepts of new captions name MeSH)."""
+    (mentions,) = tagger.tag(["Axial CT image of the chest and H&E staining of the biopsy."])
+    found = {(m.text, m.vocab, m.code) for m in mentions}
+    assert {("CT image", "UMLS", "C0040405"), ("CT image", "MSH", "D014057")} <= found
+
+
+def test_every_modality_mesh_twin_names_a_descriptor_of_the_kb():
+    import csv
+
+    from captions.knowledge_base import VOCAB_DIR, mesh_csv_path
+
+    names = {r["id"].rsplit("/", 1)[-1]: r["subject"].strip() for r in csv.DictReader(open(mesh_csv_path()))}
+    cuis = {r["cui"] for r in csv.DictReader(open(VOCAB_DIR / "modality_cuis.csv")) if r["cui"]}
+    for row in csv.DictReader(open(VOCAB_DIR / "modality_mesh.csv")):
+        assert names.get(row["mesh_id"]) == row["mesh_name"], row
+        assert row["cui"] in cuis, row
