@@ -582,6 +582,17 @@ RULES: tuple[Rule, ...] = (
       r"in) the|\bresected specimen|\bsurgical specimen",
       1.3,
       "skin", "cutaneous", "rash", "erythemat", "papule", "plaque", "nodule", "specimen"),
+    # what the eye sees on a patient or an organ (issue 14: case-report photographs said nothing of
+    # the camera): visible lesions on a body part, the appearance after an operation, gross specimens
+    R("photography.clinical",
+      r"\b(?:lesions?|nodules?|plaques?|patch(?:es)?|ulcers?|swelling|tumou?rs?|masses) (?:on|over|under|"
+      r"of) the (?:(?:right|left|upper|lower|lateral|medial|dorsal|ventral|anterior|posterior) )*(?:skin|face|scalp|lips?|tongue|hands?|fingers?|feet|foot|toes?|legs?|arms?|hips?|calf|"
+      r"knees?|neck|back|trunk|chest|abdomen|eyelids?)|\bhyperpigment\w*|\bdepigment\w*|"
+      r"\bappearance (?:after|before|at)\b|\bgross (?:appearance|specimens?|views?|findings?|pathology)|"
+      r"\bmacroscopic (?:appearance|views?|findings?)|\b(?:excised|resected) (?:specimens?|tumou?rs?|masses)",
+      1.2,
+      "lesion", "nodule", "plaque", "patch", "ulcer", "swelling", "tumo", "mass", "pigment", "appearance",
+      "gross", "macroscopic", "excised", "resected", family="photography.clinical:findings"),
     R("photography.endoscopy",
       r"\bendoscop\w*|\bgastroscop\w*|\bcolonoscop\w*|\bsigmoidoscop\w*|\bbronchoscop\w*|"
       r"\blaryngoscop\w*|\bcystoscop\w*|\bhysteroscop\w*|\barthroscop\w*|\blaparoscop\w*|"

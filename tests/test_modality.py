@@ -508,3 +508,13 @@ def test_text_classification_is_fast():
 def test_form_words_name_drawings_whatever_the_topic(caption):
     """Issue 14, failure class 3: set diagrams, drawn networks and maps are diagrams, not charts."""
     assert classify(PanelTexts(None, caption)).code == "graphics.diagram"
+
+
+@pytest.mark.parametrize("caption", [
+    "Hyperpigmented plaques seen before treatment; shiny patches after 3 months of antifungal treatment.",
+    "The patient was found to have herpes simplex lesions on the right hip and calf.",
+    "Gross appearance of the excised tumor.",
+])
+def test_what_the_eye_sees_on_a_patient_is_a_clinical_photograph(caption):
+    """Issue 14, failure class 2: case-report photographs that never name the camera came out "other"."""
+    assert classify(PanelTexts(None, caption)).code == "photography.clinical"
