@@ -565,6 +565,15 @@ RULES: tuple[Rule, ...] = (
       1.2,
       "photo", "picture", "camera", "gross", "macroscop", "video frame", "snapshot", "dissected",
       "stereoscop", "whole-mount", "whole mount", family="photography:words"),
+    # whole organisms and things seen with the naked eye (issue 14: specimen plates of taxonomy papers,
+    # plants, cultures and dishes came out "other")
+    R("photography",
+      r"\b(?:holotypes?|paratypes?|habitus|fruiting bod(?:y|ies)|inflorescences?|flowers?|seedlings?|"
+      r"callus|calli|(?:adventitious )?shoots|(?:inhibition )?zones? of inhibition|inhibition zones?|"
+      r"petri dish\w*|fotografias?|fotos?)\b|\bcolou?r (?:changes?|of the (?:solution|culture|extract))",
+      1.0,
+      "holotype", "paratype", "habitus", "fruiting", "inflorescence", "flower", "seedling", "callus",
+      "calli", "shoot", "inhibition", "petri", "foto", "colo", family="photography:things"),
     R("photography",
       r"\bscale[- ]?bars?\b[^.;]{0,60}?\d\s*(?:mm|cm)\b",
       0.5, "bar", "scale", family="photography:scalebar"),
@@ -712,6 +721,16 @@ RULES: tuple[Rule, ...] = (
       r"\binterquartile|\bwhiskers?",
       0.35,
       "s.e.m", family="graphics.chart:stats"),
+    # charts named by what they plot (issue 14: audiograms, tracings and survival figures came out "other")
+    R("graphics.chart",
+      r"\baudiograms?\b|\b(?:original|representative) tracings?\b|\bdiffractograms?\b|\bdifratogramas?\b|"
+      r"\b(?:overall|relapse[- ]free|disease[- ]free|progression[- ]free|event[- ]free|recurrence[- ]free|"
+      r"metastasis[- ]free|cancer[- ]specific) survival\b|\b[XY] axis\b|\beixo\b|\btop \d+ "
+      r"(?:most )?(?:significant|enriched|up-?regulated|down-?regulated|differentially)\b|\bjackknife\b|"
+      r"\b(?:riqueza|abundância|frequência|porcentagem|média)s?\b",
+      1.4,
+      "audiogram", "tracing", "diffractogram", "difratograma", "survival", "axis", "eixo", "top",
+      "jackknife", "riqueza", "abundância", "frequência", "porcentagem", "média", family="graphics.chart:named"),
     R("graphics.chart",
       r"\bX-ray (?:diffraction|photoelectron|absorption|scattering)|\bRaman\b|\bUV[-–]?vis\w*|"
       r"\babsorbance\b|\bmass spectr\w*|\bthermogravimetr\w*|\bcyclic voltammetry|\bimpedance|"

@@ -518,3 +518,15 @@ def test_form_words_name_drawings_whatever_the_topic(caption):
 def test_what_the_eye_sees_on_a_patient_is_a_clinical_photograph(caption):
     """Issue 14, failure class 2: case-report photographs that never name the camera came out "other"."""
     assert classify(PanelTexts(None, caption)).code == "photography.clinical"
+
+
+@pytest.mark.parametrize("caption,code", [
+    ("Pure tone audiogram for Case 2, showing moderate bilateral sensorineural hearing loss.", "graphics.chart"),
+    ("Survival of patients after radical gastrectomy. a 3-year overall survival; b 3-year relapse-free survival",
+     "graphics.chart"),
+    ("Images of the holotype (MZB 23755) in (a) lateral, (b) dorsal and (c) ventral view.", "photography"),
+    ("Adventitious shoots formation from callus of Salvia santolinifolia after 25 days of culture.", "photography"),
+])
+def test_charts_and_photographs_named_by_what_they_show(caption, code):
+    """Issue 14, failure class 2: captions that say what the figure is without a modality word."""
+    assert classify(PanelTexts(None, caption)).code == code
