@@ -39,6 +39,13 @@ shows and the dominant one; conventions in `tests/fixtures/modality/gold-v2/READ
 with `figmine.gold_split` before any change. The evaluation that opened the issue measured macro-F1 0.351,
 accuracy 0.678 on its unseen figures; most of that loss was the pipeline reducing a figure without
 detected panels to its caption's one code (first row).
+
+The code at session start (bf379ad) on the same gold, test split: the pipeline's reading of a figure
+without panels macro-F1 0.661, accuracy 0.760, exact set 0.544 (its `classify_figure` sets: 0.705 /
+0.757 / 0.617). Changes since, each measured on dev: sets from subcaptions or sentences for figures
+without panels; form words before topic words (Venn diagrams, drawn networks and pathways, maps are
+diagrams); clinical photographs by what they show; charts named by what they plot; things seen by eye;
+the learned dominant pick (chosen by 5-fold cross-validation on dev before test was read).
 """
 
 
