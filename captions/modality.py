@@ -231,6 +231,13 @@ class _Tally:
         return [f"{src}: {what} -> {code} +{amt:.2f}{flag}" for amt, src, what, code, flag in top]
 
 
+@lru_cache(maxsize=256)
+def _hits_of(text: str) -> tuple:
+    """The rules' hits in a text, remembered: a figure's caption is scored again for every panel and
+    every sentence of it (as context), and scanning is most of the cost."""
+    return tuple(find_hits(text))
+
+
 def _score_text(
     tally: _Tally,
     source: str,
@@ -243,7 +250,7 @@ def _score_text(
     ``weight`` for codes of the given top-level groups."""
     if not text or weight <= 0:
         return 0.0
-    hits = find_hits(text)
+    hits = _hits_of(text)
     if not hits:
         return 0.0
     abbrev_spans = [m.span() for m in _ABBREV_RE.finditer(text)] if "bbreviation" in text else []
@@ -385,6 +392,8 @@ def sentence_modalities(caption: str, overall: ModalityResult) -> list[str]:
     """The modalities a caption without panel labels still names, sentence by sentence, beside the
     whole caption's: a figure of fluorescence micrographs and their quantification is both."""
     codes = {overall.code} if overall.code != OTHER else set()
+    if not any("." in c and c != overall.code for c in overall.scores):
+        return [overall.code]  # a sentence finds only codes the whole caption found: nothing to add
     for sentence in _SENTENCE_RE.split(caption):
         if len(sentence) < 12:
             continue
@@ -447,7 +456,7 @@ def _learned_dominant(caption: str, fm: FigureModality) -> FigureModality:
     same = [r for r in (*fm.panels.values(), fm.overall) if r.code == pick]
     best = max(same, key=lambda r: r.confidence) if same else None
     if best is None:  # the model's own code: its score is the confidence
-        score = float(model.scores([caption], [fm])[0][model.codes.index(pick)])
+        score = float(model.score(caption, fm)[model.codes.index(pick)])
         best = ModalityResult(pick, round(score, 3), [f"learned model: {pick} {score:.2f}"], {})
     evidence = [f"learned pick among {', '.join(fm.codes)}: {pick}", *best.evidence]
     fm.dominant = ModalityResult(pick, best.confidence, evidence, {})
