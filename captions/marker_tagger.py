@@ -20,6 +20,7 @@ captions per CPU-second; the model is a few hundred kB.
 from __future__ import annotations
 
 import argparse
+import bisect
 import logging
 import re
 import sys
@@ -60,7 +61,8 @@ TRAIN_GOLD = (
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 # A token that can be a panel label: a letter, a letter with a number or roman sub-label, a roman numeral.
-_LABELISH_RE = re.compile(r"^(?:[A-Za-z]\d{0,2}|[A-Za-z](?:i{1,3}|iv|vi{0,3}|ix)|[ivx]{1,4}|[IVX]{1,4})$")
+_LABEL = r"(?:[A-Za-z]\d{0,2}|[A-Za-z](?:i{1,3}|iv|vi{0,3}|ix)|[ivx]{1,4}|[IVX]{1,4})"
+_LABELISH_RE = re.compile(rf"^{_LABEL}$")
 _SEPARATORS = frozenset({"-", "–", "—", "‐", "‑", "‒", "−", ",", "&", "/", "+", "and", "to", "or"})
 _SENT_END = frozenset(".;:!?")
 
@@ -76,9 +78,7 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
 
 
-_LABEL_TOKEN_RE = re.compile(
-    r"(?<![\w′’'])(?:[A-Za-z]\d{0,2}|[A-Za-z](?:i{1,3}|iv|vi{0,3}|ix)|[ivx]{1,4}|[IVX]{1,4})(?!\w)"
-)
+_LABEL_TOKEN_RE = re.compile(rf"(?<![\w′’']){_LABEL}(?!\w)")
 
 
 def label_like_tokens(text: str) -> list[str]:
@@ -121,18 +121,12 @@ def _rule_verdicts(ct: CaptionText, toks: Sequence[Token], rules: RuleView | Non
     starts = [t.start for t in toks]
     for marks, out in ((cands, cand), (chosen, rule)):
         for m in marks:
-            for i in range(_first_at(starts, m.start), len(toks)):
+            for i in range(bisect.bisect_left(starts, m.start), len(toks)):
                 if toks[i].start >= m.end:
                     break
                 if _LABELISH_RE.match(toks[i].text):
                     out[i] = m.kind
     return rule, cand
-
-
-def _first_at(starts: Sequence[int], pos: int) -> int:
-    import bisect
-
-    return bisect.bisect_left(starts, pos)
 
 
 def sequence(toks: Sequence[Token]) -> list[int]:
