@@ -573,8 +573,7 @@ RULES: tuple[Rule, ...] = (
       r"petri dish\w*|fotografias?|fotos?)\b|\bcolou?r (?:changes?|of the (?:solution|culture|extract))",
       1.0,
       "holotype", "paratype", "habitus", "fruiting", "inflorescence", "flower", "seedling", "callus",
-      "calli", "shoot", "inhibition", "petri", "foto", "colo", family="photography:things",
-      veto=r"\bsections?\b|\bsectioned\b|\bstained\b|\bmicrograph", window=40),  # a holotype's sections are histology
+      "calli", "shoot", "inhibition", "petri", "foto", "colo", family="photography:things"),
     R("photography",
       r"\bscale[- ]?bars?\b[^.;]{0,60}?\d\s*(?:mm|cm)\b",
       0.5, "bar", "scale", family="photography:scalebar"),

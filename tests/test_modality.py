@@ -530,8 +530,3 @@ def test_what_the_eye_sees_on_a_patient_is_a_clinical_photograph(caption):
 def test_charts_and_photographs_named_by_what_they_show(caption, code):
     """Issue 14, failure class 2: captions that say what the figure is without a modality word."""
     assert classify(PanelTexts(None, caption)).code == code
-
-
-def test_sections_of_a_holotype_are_not_photographs():
-    r = classify(PanelTexts(None, "Holotype in sagittal section stained with haematoxylin: pharynx and glands."))
-    assert r.code != "photography"
