@@ -284,10 +284,20 @@ RULES: tuple[Rule, ...] = (
     R("radiology.ct",
       r"\bcomputed (?:axial )?tomograph\w*|\bcomputeri[sz]ed (?:axial )?tomograph\w*|\bCAT scans?\b",
       2.5, "tomograph", "cat scan"),
-    R("radiology.ct", r"\b(?:micro-?|µ|μ|MD|HR|CB|CE|NC)?CT(?:A|PA)?\b(?![-–]?\d)", 2.2, "CT", case=True,
+    R("radiology.ct", r"\b(?:micro-?|µ|μ|MD|MS|HR|CB|CE|NC|LD)?CT(?:A|PA)?\b(?![-–]?\d)", 2.2, "CT", case=True,
       veto=r"\bcycle|threshold|q?PCR|[Δ∆]|delta|toxin|antigens?\b|C-termin|terminus|terminal|domain|\bCT[- ]?\d",
       veto_after=r"[\s-]*(?:values?|method|guided|based|derived|numbers?|scores?)\b", window=30),
     R("radiology.ct", r"\bHounsfield", 1.5, "hounsfield"),
+    # "tomography" said of a body region or a plane is X-ray CT in clinical captions; the other
+    # tomographies name themselves (optical coherence, positron emission, electron, photoacoustic)
+    R("radiology.ct",
+      r"\b(?:chest|thoracic|abdominal|abdominopelvic|pelvic|cranial|head|brain|neck|cardiac|coronary|"
+      r"lung|pulmonary|spinal|sinus|dental|axial|coronal|sagittal|spiral|helical|multi-?slice|"
+      r"multi-?detector|contrast[- ]enhanced) tomograph\w*|\btomography scans?\b|"
+      r"\b(?:lung|mediastinal|bone|soft[- ]tissue|pulmonary) windows?\b",
+      2.0, "tomograph", "window",
+      veto=r"optical|coherence|positron|emission|photon|electron|photoacoustic|OCT|PET|SPECT|cryo",
+      window=25),
     R("radiology.mri", r"\bmagnetic resonance(?! spectr)", 2.5, "magnetic resonance",
       veto=r"nuclear magnetic resonance(?! (?:imag|scan|tomograph))|\bNMR\b|spectroscop", window=30),
     R("radiology.mri",
@@ -410,10 +420,11 @@ RULES: tuple[Rule, ...] = (
     R("microscopy.light",
       r"\blight[- ]microscop\w*|\blight micrograph\w*|\bbright[- ]?field\b|\bphase[- ]contrast\b|"
       r"\bdifferential interference contrast|\bstereo-?microscop\w*|\bdissecting microscope|"
-      r"\binverted microscope|\bwhole[- ]slide images?|\bslide scan",
+      r"\binverted microscope|\bwhole[- ]slide images?|\bslide scan|\boptical microscop\w*|"
+      r"\boptical micrograph\w*",
       2.0,
       "light", "bright", "phase", "interference", "stereo", "dissecting", "inverted", "whole-slide",
-      "whole slide", "slide scan"),
+      "whole slide", "slide scan", "optical"),
     R("microscopy.light",
       r"\bDIC\b",
       1.5, "DIC", case=True, require=r"imag|microscop|optic|channel|merge|view|brightfield", window=25),
@@ -477,6 +488,9 @@ RULES: tuple[Rule, ...] = (
       r"\bhematoxylin (?:was used )?as (?:a )?counterstain",
       1.6,
       "counterstain", "counter-stain"),
+    # a tissue "stained for" a named protein is immunostained; fluorescence words outvote it
+    R("microscopy.ihc", r"\bstained for (?:the )?[\w-]+ (?:protein|expression|antigen)", 1.5, "stained for",
+      veto=r"fluoresc|immunofluoresc|\bIF\b|confocal", window=60),
     R("microscopy.ihc",
       r"\bICC\b",
       1.5, "ICC", case=True, veto=r"correlation|coefficient|agreement|reliab|intraclass|intra-class", window=40),
@@ -530,7 +544,7 @@ RULES: tuple[Rule, ...] = (
       r"\bfluorescen\w*|\bfluorophore",
       0.6, "fluoresc", "fluorophore", family="microscopy.fluorescence:generic"),
     R("microscopy.electron",
-      r"\belectron[- ]?micro\w*|\belectron tomogra\w*|\bcryo-?(?:electron|EM|ET)\w*|\bimmuno-?gold|"
+      r"\b(?:immuno-?)?electron[- ]?micro\w*|\belectron tomogra\w*|\bcryo-?(?:electron|EM|ET)\w*|\bimmuno-?gold|"
       r"\bultrastruct\w*|\b(?:scanning|transmission) electron|\bfreeze[- ]fracture|\bHAADF|"
       r"\bnegative(?:ly)?[- ]stain(?:ed|ing)? (?:EM|electron|images?|micrograph)",
       2.6,
@@ -580,7 +594,8 @@ RULES: tuple[Rule, ...] = (
     R("photography.clinical",
       r"\bclinical (?:photo\w*|pictures?|images?|appearance|features?|presentation|views?|aspect)|"
       r"\b(?:intra-?operative|operative|surgical|perioperative) (?:photo\w*|views?|findings?|"
-      r"images?|field|pictures?)|\bdermoscop\w*|\bdermatoscop\w*|\bintra-?oral|\bextra-?oral|"
+      r"images?|field|pictures?)|\b(?:pre|post)-?operative (?:facial |clinical |intra-?oral |frontal )?"
+      r"(?:photo\w*|pictures?|appearance|aspect)|\bfacial views?|\bdermoscop\w*|\bdermatoscop\w*|\bintra-?oral|\bextra-?oral|"
       r"\bfacial photo\w*|\bwound (?:photo\w*|appearance|healing)|\bpatient'?s? (?:face|skin|hands?|"
       r"legs?|feet|foot|arms?|back|trunk|chest|abdomen)",
       2.0,
@@ -663,7 +678,8 @@ RULES: tuple[Rule, ...] = (
       r"Q-Q|QQ|Lineweaver[-–]Burk|Arrhenius|Tafel|Nyquist|Bode|Ramachandran|Euler distribution|"
       r"sashimi|circos)[- ]?(?:plots?|graphs?|charts?)|\bscatter-?plots?|\bbox-?plots?|"
       r"\bbar-?graphs?|\bhistograms?|\bheat[- ]?maps?|\bKaplan[-–—\s]+Meier|\bsurvival (?:curves?|"
-      r"plots?|analys\w*)|\breceiver operating|\bdose[-–\s]response|\b(?:growth|calibration|"
+      r"plots?|analys\w*|comparisons?|rates?|probabilit\w*)|\b(?:overall|progression[- ]free|disease[- ]free|"
+      r"event[- ]free|recurrence[- ]free|relapse[- ]free|metastasis[- ]free|cumulative) survival|\breceiver operating|\bdose[-–\s]response|\b(?:growth|calibration|"
       r"standard|titration|binding|melting|dissociation|saturation|kill|survival|learning|"
       r"stress[-–]strain|polarization|rarefaction) curves?|\bt-SNE\b|\btSNE\b|\bprincipal component|"
       r"\bbifurcation diagram|\bphase diagram|\bdendrogram|\bcorrelation (?:plots?|"
@@ -693,11 +709,12 @@ RULES: tuple[Rule, ...] = (
       r"\bas a function of|\bnormali[sz]ed to|\btime[- ]to[- ]event|\btime to (?:first|progression|"
       r"recurrence|death|relapse|event|deterioration)|\bqRT-PCR|\bRT-qPCR|\bqPCR\b|"
       r"\breal-time (?:RT-)?PCR|\bELISA\b|\bluciferase (?:activity|reporter|assay)|\bviability|"
-      r"\bsimulat\w*|\btime[- ]course|\bkinetics|\bover time",
+      r"\bsimulat\w*|\btime[- ]course|\bkinetics|\bover time|\b(?:adjusted )?odds ratios?|\badjusted odds|"
+      r"\bhazard ratios?|\bconfidence intervals?|\b(?:\w+ )?contents? (?:of|in)\b",
       0.9,
       "quantif", "quantitative", "densitometr", "statistical", "fold", "relative", "function of", "time",
       "normali", "pcr", "elisa", "luciferase", "viability", "simulat", "time course", "time-course",
-      "kinetics", "over time", family="graphics.chart:quantities"),
+      "kinetics", "over time", "odds", "hazard", "confidence", "content", family="graphics.chart:quantities"),
     R("graphics.chart",
       r"\bpercentages? of|\bproportions?\b|\bfrequenc(?:y|ies)\b|\bdistributions? of|\bnumbers? of|"
       r"\bmean (?:values?|number|intensity|expression)|\bversus\b|\bvs\.?(?= )|\bratios?\b|"
@@ -821,7 +838,7 @@ RULES: tuple[Rule, ...] = (
     R("graphics.flowchart",
       r"\bflow[- ]?charts?|\bflow diagrams?|\bCONSORT\b|\bPRISMA\b|\bSTARD\b|\bdecision (?:tree|"
       r"algorithm)|\b(?:patient|participant|study|screening|selection|enrol?lment|"
-      r"recruitment) (?:flow|selection process|algorithm)|\bflow of (?:patients|participants|"
+      r"recruitment) (?:flow|selection process|algorithm|disposition)|\b(?:patients?|participants?|subjects?) disposition|\bflow of (?:patients|participants|"
       r"the study)|\binclusion and exclusion|\bscreening process|\bworkflows?\b|\bwork-flows?\b|"
       r"\bpipelines?\b|\bstep-by-step|\bfluxograma|\bdiagrama de flujo",
       2.3,

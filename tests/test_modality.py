@@ -530,3 +530,22 @@ def test_what_the_eye_sees_on_a_patient_is_a_clinical_photograph(caption):
 def test_charts_and_photographs_named_by_what_they_show(caption, code):
     """Issue 14, failure class 2: captions that say what the figure is without a modality word."""
     assert classify(PanelTexts(None, caption)).code == code
+
+
+@pytest.mark.parametrize("caption,code", [
+    ("Chest tomography scan at admission showing bilateral ground-glass opacities.", "radiology.ct"),
+    ("Lung window (A) and mediastinal window (B) of the same slice.", "radiology.ct"),
+    ("Cardiac MSCT of the anomalous coronary artery.", "radiology.ct"),
+    ("Optical coherence tomography of the macula.", "photography.oct"),
+    ("Immunoelectron microscopy of virus particles in midgut cells.", "microscopy.electron"),
+    ("Optical microscopy images of the weld surface after immersion.", "microscopy.light"),
+    ("Photomicrographs of liver sections stained for caspase-3 protein.", "microscopy.ihc"),
+    ("Survival comparison between the two treatment arms.", "graphics.chart"),
+    ("Participant disposition.", "graphics.flowchart"),
+    ("Adjusted odds ratios of treatment success by duration of therapy.", "graphics.chart"),
+    ("Preoperative facial view of the patient.", "photography.clinical"),
+])
+def test_the_kind_a_clinical_or_lab_caption_names_in_other_words(caption, code):
+    """Issue 14 (session 7): region-named tomography, CT windows, immuno-EM, optical microscopy, staining
+    for a protein, survival and odds-ratio figures, participant disposition, pre/post-operative views."""
+    assert classify(PanelTexts(None, caption)).code == code
