@@ -76,7 +76,7 @@ VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 # Name under which the KB and its index are registered with scispaCy (`FIGMINE_LINKER` default).
 KB_NAME = "figmine"
 # Bump when the way entities are derived changes: it is part of the cache key.
-KB_FORMAT = 4  # 2: plural and Greek-letter variants; 4: MeSH entry terms
+KB_FORMAT = 5  # 2: plural and Greek-letter variants; 4: MeSH entry terms; 5: -y plurals
 
 _MESH_ID_RE = re.compile(r"^(?:D\d{6}|D\d{9}|C\d{6}|C\d{9})$")  # descriptors / supplementary records
 _CUI_RE = re.compile(r"^C\d{7}$")
@@ -169,6 +169,8 @@ def possessive(name: str) -> str | None:
 
 # Words that end a Latin or irregular singular, and their plural endings ("Larva" → "Larvae").
 _LATIN_PLURALS = (("us", "i"), ("um", "a"), ("a", "ae"), ("is", "es"), ("on", "a"))
+# -y words that name a field or a method, not a thing counted ("Radiology", "Tomography", "Therapy")
+_Y_MASS_RE = re.compile(r"(?:logy|graphy|scopy|metry|istry|therapy|plasty|tomy|phy)$")
 _NO_PLURAL_RE = re.compile(r"(?:s|ss|x|z|ch|sh|y|ics|ology|tion|sion|ment|ness|ism|ity|ing|ed|al|ic|ous|ive|ar|ary|ory)$")
 
 
@@ -187,6 +189,8 @@ def plural(alias: str) -> str | None:
         many = low + "s"
     elif low in _LATIN_WORDS:
         many = next(low[: -len(one)] + more for one, more in _LATIN_PLURALS if low.endswith(one))
+    elif low.endswith("y") and low[-2] not in "aeiou" and not _Y_MASS_RE.search(low):
+        many = low[:-1] + "ies"  # "Biopsy" → "Biopsies", "Artery" → "Arteries"
     elif _NO_PLURAL_RE.search(low) or low.endswith(("a", "us", "um", "is", "on")):
         return None
     else:
@@ -212,6 +216,19 @@ _GREEK_RE = re.compile(r"(?<=[-\s])(" + "|".join(_GREEK) + r")(?:\s(?=[A-Z0-9]\b
 def greek(alias: str) -> str | None:
     out = _GREEK_RE.sub(lambda m: _GREEK[m.group(1).lower()], alias)
     return out if out != alias else None
+
+
+# Salt forms MeSH files a drug under ("Erlotinib Hydrochloride"); captions name the drug ("erlotinib")
+# (only the salts of medicines: "Dermatan Sulfate" or "Cyanogen Bromide" are compounds of their own)
+_SALT_RE = re.compile(r"^([A-Z][a-z]{4,}) (?:Hydrochloride|Dihydrochloride|Mesylate|Dimesylate|Maleate|Dimaleate|"
+                      r"Tartrate|Fumarate|Succinate|Besylate|Tosylate|Malate|Hyclate)$")
+
+
+def drug_base(name: str) -> str | None:
+    """"Erlotinib Hydrochloride" → "Erlotinib"; None for any other heading. Used only where the base
+    name is no heading of its own ("Heparin Sodium" is not taken from "Heparin")."""
+    m = _SALT_RE.match(name)
+    return m.group(1) if m and not m.group(1).endswith("yl") else None  # "Dimethyl Fumarate" names no drug "dimethyl"
 
 
 def _variants(name: str) -> list[str]:
@@ -244,12 +261,17 @@ def mesh_entities(
     """One entity per MeSH descriptor; `extra_aliases` maps a descriptor name to more synonyms,
     `entry_terms` a descriptor id to its MeSH entry terms (taken as they are, no variants)."""
     entry_terms = entry_terms or {}
-    for row in _read_csv(mesh_csv):
+    rows = _read_csv(mesh_csv)
+    names = {row["subject"].strip().lower() for row in rows}
+    for row in rows:
         name = row["subject"].strip()
         concept_id = row["id"].rsplit("/", 1)[-1]
         if not name or not concept_id:
             continue
         aliases = _variants(name)
+        base = drug_base(name)
+        if base and base.lower() not in names:
+            aliases.append(base)
         for extra in extra_aliases.get(name, []):
             aliases.extend(_variants(extra))
         aliases.extend(entry_terms.get(concept_id, ()))

@@ -249,3 +249,21 @@ def test_every_modality_mesh_twin_names_a_descriptor_of_the_kb():
     for row in csv.DictReader(open(VOCAB_DIR / "modality_mesh.csv")):
         assert names.get(row["mesh_id"]) == row["mesh_name"], row
         assert row["cui"] in cuis, row
+
+
+def test_organ_adjectives_abbreviations_crops_and_drug_salts(tagger):
+    """Issue 14 (session 7): what the hand-listed dev captions named that the KB missed — an organ by
+    its adjective, a cytokine or immunoglobulin by its abbreviation, a crop by its common name, a drug
+    whose heading is its salt, a plural of a -y noun."""
+    (mentions,) = tagger.tag([
+        "Hepatic and renal sections; IgG and IFN-γ in serum; leaves of wheat and maize; "
+        "erlotinib-treated cells; biopsies of ovaries; genes upregulated after chemotherapy."
+    ])
+    found = {(m.text, m.name) for m in mentions if m.vocab == "MSH"}
+    assert {("Hepatic", "Liver"), ("renal", "Kidney"), ("IgG", "Immunoglobulin G"),
+            ("IFN-γ", "Interferon-gamma"), ("leaves", "Plant Leaves"), ("wheat", "Triticum"),
+            ("maize", "Zea mays"), ("erlotinib", "Erlotinib Hydrochloride"), ("biopsies", "Biopsy"),
+            ("ovaries", "Ovary"), ("upregulated", "Up-Regulation"), ("chemotherapy", "Drug Therapy")} <= found
+    # the longer name still wins over the organ adjective
+    (mentions,) = tagger.tag(["A pancreatic tumour."])
+    assert [(m.text, m.name) for m in mentions if m.vocab == "MSH"] == [("pancreatic tumour", "Pancreatic Neoplasms")]

@@ -239,7 +239,8 @@ def test_missing_scispacy_linker_files_give_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     ("name", "many"),
     [("Spleen", "Spleens"), ("Larva", "Larvae"), ("Cell Nucleus", "Cell Nuclei"), ("Mouse", "Mice"),
-     ("Hepatocellular Carcinoma", "Hepatocellular Carcinomas"), ("Mammalian Embryo", "Mammalian Embryos")],
+     ("Hepatocellular Carcinoma", "Hepatocellular Carcinomas"), ("Mammalian Embryo", "Mammalian Embryos"),
+     ("Biopsy", "Biopsies"), ("Ovary", "Ovaries"), ("Artery", "Arteries")],
 )
 def test_singular_headings_get_their_plural(name, many):
     assert plural(name) == many
@@ -247,7 +248,8 @@ def test_singular_headings_get_their_plural(name, many):
 
 @pytest.mark.parametrize(
     "name",
-    ["Neoplasms", "Inflammation", "Apoptosis", "Biology", "Embryo, Mammalian", "DNA", "Arm", "Cyclic", "Ki-67"],
+    ["Neoplasms", "Inflammation", "Apoptosis", "Biology", "Embryo, Mammalian", "DNA", "Arm", "Cyclic", "Ki-67",
+     "Radiography", "Drug Therapy", "Endoscopy", "Key"],
 )
 def test_no_plural_for_plurals_mass_nouns_adjectives_or_inverted_headings(name):
     assert plural(name) is None
@@ -287,3 +289,11 @@ def test_entry_term_pickles_hold_plain_data_only(tmp_path):
         pickle.dump({"x": pickle.loads(pickle.dumps(len))}, f)  # a callable: code, not data
     with bz2.open(path, "rb") as f, pytest.raises(pickle.UnpicklingError, match="refusing"):
         _PlainDataUnpickler(f).load()
+
+
+def test_a_drug_filed_under_its_salt_is_named_by_the_drug():
+    from captions.knowledge_base import drug_base
+
+    assert drug_base("Erlotinib Hydrochloride") == "Erlotinib" and drug_base("Imatinib Mesylate") == "Imatinib"
+    assert drug_base("Dermatan Sulfate") is None and drug_base("Dimethyl Fumarate") is None
+    assert drug_base("Liver") is None
