@@ -76,7 +76,7 @@ VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 # Name under which the KB and its index are registered with scispaCy (`FIGMINE_LINKER` default).
 KB_NAME = "figmine"
 # Bump when the way entities are derived changes: it is part of the cache key.
-KB_FORMAT = 5  # 2: plural and Greek-letter variants; 4: MeSH entry terms; 5: -y plurals
+KB_FORMAT = 5  # 2: plural and Greek-letter variants; 4: MeSH entry terms; 5: -y plurals, drugs under salts
 
 _MESH_ID_RE = re.compile(r"^(?:D\d{6}|D\d{9}|C\d{6}|C\d{9})$")  # descriptors / supplementary records
 _CUI_RE = re.compile(r"^C\d{7}$")

@@ -7,8 +7,8 @@ one large micrograph panel group). This model learns the choice from the hand la
 code over the caption's word uni- and bigrams (tf-idf) and the rules' own evidence (the whole caption's
 per-code scores, the codes of the set, the rules' dominant); the dominant is the code of the rules' set
 the model scores highest, and where the rules found nothing ("other"), its own best code when sure
-enough. A code of the rules' the model never saw in training stands (a rare class of new text). 5-fold cross-validation on dev: accuracy 0.766 → 0.819, exact set 0.617 → 0.663, macro-F1
-0.738 → 0.708 (bench/modality_v2_bench.py; test split in bench/RESULTS.md).
+enough; a rules' code the model never saw in training stands (a rare class of new text). 5-fold
+cross-validation on dev: accuracy 0.766 → 0.819, exact set 0.617 → 0.663, macro-F1 0.738 → 0.708 (bench/modality_v2_bench.py; test split in bench/RESULTS.md).
 
 The model is stored as data, not as a pickle: `models/modality_dominant.npz` (numpy arrays, loaded with
 `allow_pickle=False`: coefficients, intercepts, idf) and `models/modality_dominant.json` (the codes, the

@@ -69,3 +69,12 @@ def test_figure_level_floors(split, macro_floor, acc_floor):
 
     sc = score_modalities(figs, shipped)
     assert sc.macro_f1 >= macro_floor and sc.accuracy >= acc_floor, (sc.macro_f1, sc.accuracy)
+
+
+def test_a_rules_code_the_model_never_saw_stands():
+    """The model replaces the rules' dominant only where the rules found nothing ("other")."""
+    model = default_model()
+    fm = classify_figure("Transmission electron micrograph of a mitochondrion.", learned=False)
+    fm.codes = ["radiology.unseen-kind"]  # a code absent from the model's training labels
+    assert "radiology.unseen-kind" not in model.codes
+    assert model.pick_dominant("Transmission electron micrograph of a mitochondrion.", fm) is None
