@@ -7,7 +7,7 @@ import pytest
 
 from captions.modality import classify_figure, taxonomy
 from captions.modality_gold import load_modality_gold, score_modalities
-from captions.modality_model import MODEL_DIR, DominantModel, default_model
+from captions.modality_model import EMBEDDER_DIR, MODEL_DIR, DominantModel, default_model, embed
 
 GOLD = load_modality_gold()
 
@@ -28,6 +28,16 @@ def test_gold_is_large_varied_traceable_and_uses_taxonomy_codes():
 def test_the_model_files_are_plain_data():
     arrays = np.load(MODEL_DIR / "modality_dominant.npz", allow_pickle=False)
     assert {"coef", "intercept", "idf"} <= set(arrays.files)
+
+
+def test_the_caption_embedder_is_shipped_and_places_like_captions_together():
+    assert (EMBEDDER_DIR / "model.safetensors").stat().st_size < 5_000_000  # int8, 128 dimensions
+    assert "apache-2.0" in (EMBEDDER_DIR / "README.md").read_text()
+    histology, micrograph, chart = embed(["H&E-stained section of the liver",
+                                          "Photomicrograph of hepatic tissue",
+                                          "Bar graph of mean body weight per group"])
+    assert abs(float(histology @ histology) - 1.0) < 1e-3
+    assert histology @ micrograph > histology @ chart + 0.1
 
 
 def test_a_mixed_figure_keeps_its_set_and_the_model_picks_its_dominant_within_it():
