@@ -1,7 +1,7 @@
 """Which spans of a caption may become concept mentions: the precision rules of concept tagging.
 
 A span is never linked when it is a single character, a panel label ("A", "B2", "iii"), a number or
-a measurement unit ("mm", "h", "kDa"), an English stop word, or one of the generic aliases of
+a measurement unit ("mm", "h", "kDa"), an English stop word (unless written as an acronym: "GO"), or one of the generic aliases of
 `captions/vocab/stop_aliases.txt` ("cells", "time", "patients"…). The same rules decide which KB
 aliases the vocabulary matcher looks for, and which entities of a scispaCy NER model are linked.
 """
@@ -50,13 +50,18 @@ def is_linkable(text: str) -> bool:
         return False
     folded = text.casefold()
     stops = stop_aliases()
-    if folded in STOP_WORDS or folded in stops or (folded.endswith("s") and folded[:-1] in stops):
+    # One acronym is not the English word its letters spell ("GO" is Gene Ontology, never "go"): the
+    # matcher keeps an acronym alias's case, so only the stop-alias list applies to it.
+    acronym = is_acronym(text) and text.isalnum()
+    if (folded in STOP_WORDS and not acronym) or folded in stops or (folded.endswith("s") and folded[:-1] in stops):
         return False  # a stopped word's plural too ("times", "roles", "leads")
     if text in UNITS or _NUMBER_RE.match(text) or _PANEL_LABEL_RE.match(text):
         return False
     words = re.findall(r"\w+", text)
     if not words:
         return False
+    if acronym:
+        return True
     # "of the", "1 mm", "the B": nothing left that could name a concept
     return any(
         w.casefold() not in STOP_WORDS and w not in UNITS and not w.isdigit() and len(w) > 1 for w in words

@@ -124,6 +124,12 @@ def test_acronyms_keep_their_case(tagger):
     assert {m.code for m in mentions if m.text == "FISH"} == {"D017404"}  # In Situ Hybridization, Fluorescence
 
 
+def test_an_acronym_that_spells_a_stop_word_is_still_an_acronym(tagger):
+    (mentions,) = tagger.tag(["GO enrichment of the DEGs; cells go on to divide. Go to panel B."])
+    assert {m.text for m in mentions if m.code == "D063990"} == {"GO"}  # Gene Ontology
+    assert not any(m.text.casefold() == "go" and m.text != "GO" for m in mentions)
+
+
 def test_no_stopwords_units_numbers_panel_labels_or_generic_words(tagger):
     (mentions,) = tagger.tag([
         "(A) Cells were imaged at 24 h and 37 °C; scale bars, 50 µm (B, C). Data are mean ± SD of "
