@@ -12,3 +12,7 @@ __version__ = "0.1.0"
 # load ONNX Runtime, and child processes (the local pool, uvicorn and Celery workers) inherit the variable.
 # tests/test_no_outbound.py checks it.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# Hugging Face libraries (model2vec's loader, and `datasets` where users load exports in the same
+# process) never reach the Hub from figmine: everything they load is a local folder.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

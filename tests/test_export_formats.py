@@ -76,7 +76,7 @@ def test_webdataset_shards_read_back_with_the_webdataset_library(corpus, tmp_pat
     assert result.counts["skipped"]["no_image"] == corpus["total"] - 10, "figures without image are skipped"
     manifest = read_manifest(result.manifest)
     assert manifest["counts"] == result.counts and manifest["format"] == "webdataset"
-    assert [f["path"] for f in manifest["files"]] == [Path(u).name for u in urls]
+    assert [f["path"] for f in manifest["files"]] == [*(Path(u).name for u in urls), "sizes.json", "README.md"]
     assert not leftovers(result.out)
 
 
@@ -124,7 +124,7 @@ def test_jsonl_keeps_the_record_contract(corpus, tmp_path):
 def test_open_clip_csv(corpus, tmp_path):
     result = export(corpus, tmp_path / "clip", format="csv")
     with (result.out / "all.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 10 and set(rows[0]) == {"filepath", "title"}
     for row in rows:
         with Image.open(result.out / row["filepath"]) as image:

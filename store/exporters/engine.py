@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from figmine.disk_full import as_disk_full
 from store.blobs import BlobStore, LocalBlobStore
+from store.exporters.card import write_extras
 from store.exporters.dedup import Dedup, Deduplicator
 from store.exporters.manifest import build_manifest, write_manifest
 from store.exporters.prefetch import ordered_map
@@ -259,6 +260,7 @@ def _run(spec: ExportSpec, session_factory, blobs: BlobStore, out: Path, export_
                                 on_progress(snapshot)
             session.rollback()  # read only
         files = writer.close()
+        files += write_extras(layout, spec.format, spec.level, files, writer.parts)
         final = progress()
         manifest_path = layout.manifest
         manifest = build_manifest(spec, export_id=export_id, created_at=started,

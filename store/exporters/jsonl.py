@@ -1,5 +1,6 @@
 """JSONL export: one JSON object per figure (or panel) per line, `<split>.jsonl`; images beside it
-under `images/<key>.jpg`, the record's `image` being that path relative to the JSONL file's folder."""
+under `images/<key>.jpg`, the record's `image` being that path relative to the JSONL file's folder.
+A split that gets no record gets no file (loaders refuse an empty one)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ class JsonlWriter(FormatWriter):
 
     def close(self) -> list[ExportFile]:
         for split in self.splits:
+            if split not in self.handles and len(self.splits) > 1:
+                continue
             path, handle, count = self._handle(split)
             handle.close()
             self._done(path, count[0], split, "data")

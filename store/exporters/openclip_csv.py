@@ -1,9 +1,11 @@
 """open_clip CSV: `<split>.csv` with the columns `filepath` and `title`, images under `images/`.
 
-Tab-separated, open_clip's default (`--csv-separator "\\t" --csv-img-key filepath --csv-caption-key
-title`); fields with tabs, quotes or line breaks are quoted. `filepath` is relative to the CSV's
-folder: run training from there (or pass absolute paths through your own rewrite). Whitespace runs in
-captions are collapsed to single spaces (the caption is one line of text for the tokenizer).
+Comma-separated, as a `.csv` promises (Hugging Face `datasets`, pandas and spreadsheets read it as
+is; a tab-separated `.csv` broke them); fields with commas, quotes or line breaks are quoted. open_clip
+reads it with `--csv-separator "," --csv-img-key filepath --csv-caption-key title`. `filepath` is
+relative to the CSV's folder: run training from there (or pass absolute paths through your own
+rewrite). Whitespace runs in captions are collapsed to single spaces (the caption is one line of text
+for the tokenizer). A split that gets no record gets no file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from store.exporters.image_folder import ImageFolder
 from store.exporters.samples import Sample
 from store.exporters.writer import ExportFile, FormatWriter
 
-SEPARATOR = "\t"
+SEPARATOR = ","
 
 
 class OpenClipCsvWriter(FormatWriter):
@@ -50,6 +52,8 @@ class OpenClipCsvWriter(FormatWriter):
 
     def close(self) -> list[ExportFile]:
         for split in self.splits:
+            if split not in self.handles and len(self.splits) > 1:
+                continue  # no empty split file: loaders refuse them
             path, handle, _, count = self._handle(split)
             handle.close()
             self._done(path, count[0], split, "data")

@@ -16,48 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from store.exporters.samples import Sample
+from store.exporters.schema import FIGURE_SCHEMA, PANEL_SCHEMA, hf_schema_metadata
 from store.exporters.writer import ExportFile, FormatWriter
 
 ROW_GROUP_ROWS = 1000
 ROW_GROUP_BYTES = 16 * 2**20  # ≈ 180 figures of 90 kB: bounded memory per open split
-
-_CITANCE = pa.struct([("text", pa.string()), ("section", pa.string()), ("panels", pa.list_(pa.string()))])
-_CONCEPT = pa.struct([
-    ("vocab", pa.string()), ("code", pa.string()), ("name", pa.string()), ("field", pa.string()),
-    ("text", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("score", pa.float64()),
-])
-_SUBFIGURE = pa.struct([
-    ("box", pa.list_(pa.int32())), ("score", pa.float64()), ("label", pa.string()), ("method", pa.string()),
-    ("subcaption", pa.string()), ("full_text", pa.string()), ("citances", pa.list_(_CITANCE)),
-    ("concepts", pa.list_(_CONCEPT)), ("modality", pa.string()),
-])
-_SUBCAPTION = pa.struct([("label", pa.string()), ("text", pa.string()), ("full_text", pa.string()),
-                         ("flag", pa.string())])
-
-_ARTICLE = [
-    ("pmcid", pa.string()), ("version", pa.int32()), ("pmid", pa.string()), ("doi", pa.string()),
-    ("title", pa.string()), ("journal", pa.string()), ("year", pa.int32()), ("license", pa.string()),
-    ("retracted", pa.bool_()),
-]
-
-FIGURE_SCHEMA = pa.schema(
-    [("key", pa.string()), *_ARTICLE,
-     ("figure_id", pa.string()), ("label", pa.string()), ("caption_title", pa.string()), ("caption", pa.string()),
-     ("width", pa.int32()), ("height", pa.int32()), ("sha256", pa.string()), ("phash", pa.string()),
-     ("image_source", pa.string()), ("citances", pa.list_(_CITANCE)), ("subfigures", pa.list_(_SUBFIGURE)),
-     ("concepts", pa.list_(_CONCEPT)), ("modality", pa.string()), ("modalities", pa.list_(pa.string())),
-     ("text", pa.string()), ("image", pa.binary())]
-)
-
-PANEL_SCHEMA = pa.schema(
-    [("key", pa.string()), *_ARTICLE,
-     ("figure_id", pa.string()), ("figure_label", pa.string()), ("caption", pa.string()), ("panel", pa.int32()),
-     ("label", pa.string()), ("box", pa.list_(pa.int32())), ("score", pa.float64()), ("method", pa.string()),
-     ("subcaption", _SUBCAPTION), ("full_text", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("sha256", pa.string()),
-     ("figure_sha256", pa.string()), ("citances", pa.list_(_CITANCE)), ("concepts", pa.list_(_CONCEPT)),
-     ("modality", pa.string()), ("text", pa.string()), ("image", pa.binary())]
-)
-
 
 _DICTIONARY = ["pmcid", "doi", "title", "journal", "license", "figure_id", "label", "figure_label", "modality",
                "image_source", "method"]
@@ -132,7 +95,7 @@ class ParquetWriter(FormatWriter):
 
     def __init__(self, *args, level: str = "figure", **kwargs):
         super().__init__(*args, **kwargs)
-        self.schema = PANEL_SCHEMA if level == "subfigure" else FIGURE_SCHEMA
+        self.schema = hf_schema_metadata(PANEL_SCHEMA if level == "subfigure" else FIGURE_SCHEMA)
         self.open: dict[str, _File] = {}
         self.next_index: dict[str, int] = {}
 

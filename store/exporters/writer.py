@@ -93,7 +93,7 @@ class ExportFile:
     bytes: int
     records: int
     split: str | None
-    kind: str  # shard | data | images | manifest
+    kind: str  # shard | data | images | card | sizes | manifest
 
     def to_dict(self) -> dict:
         return {"path": self.path, "bytes": self.bytes, "records": self.records, "split": self.split,
