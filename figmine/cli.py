@@ -472,6 +472,17 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     console.print(table)
 
 
+
+def export_summary(result) -> str:
+    """What was written, what was read, and why the rest was left out (never "131 of 131" when 10
+    were written)."""
+    c = result.counts
+    left_out = [f"{n} {why.replace('_', ' ')}" for why, n in c["skipped"].items() if n]
+    left_out += [f"{n} duplicates ({method})" for method, n in c["duplicates"].items() if n]
+    return (f"exported {c['records']} records (of {result.done} read) to {result.out} ({result.manifest.name}); "
+            f"left out: {', '.join(left_out) or 'none'}: {json.dumps(c)}")
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", help="Output file (.jsonl/.csv) or folder (shards).")],
@@ -524,5 +535,4 @@ def export(
         except ExportError as exc:
             console.print(f"[red]export failed[/red]: {exc}")
             raise typer.Exit(1) from exc
-    console.print(f"exported {result.done} of {result.total} records to {result.out} ({result.manifest.name}): "
-                  f"{json.dumps(result.counts)}")
+    console.print(export_summary(result))

@@ -195,3 +195,12 @@ def test_refuses_unusable_requests(corpus, tmp_path):
     with pytest.raises(ExportError, match="unknown filter fields"):
         export(corpus, tmp_path / "x", format="jsonl", filter={"colour": "red"})
     assert not (tmp_path / "x").exists()
+
+
+def test_the_cli_summary_counts_what_was_written_and_what_was_left_out(corpus, tmp_path):
+    result = CliRunner().invoke(app, ["export", "--format", "webdataset", "--out", str(tmp_path / "wds")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    line = " ".join(result.output.split())
+    assert f"exported 10 records (of {corpus['total']} read)" in line
+    assert f"left out: {corpus['total'] - 10} no image" in line
