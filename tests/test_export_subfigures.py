@@ -182,3 +182,18 @@ def test_figure_level_exports_carry_each_panels_own_text(env, tmp_path):
         assert [x["code"] for x in a["concepts"]] == ["D014796"] and b["concepts"] == [], fmt
         assert (a["modality"], b["modality"]) == ("radiology.ct", None), fmt
         assert figure["modality"] == "graphics.chart", fmt
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "webdataset", "parquet"])
+def test_panel_records_load_in_datasets_with_their_struct_and_null_subcaptions(env, tmp_path, fmt):
+    """A panel without subcaption has `subcaption: null` beside panels with a struct: the card's types
+    let `datasets` load both (issue 15)."""
+    import datasets
+
+    _add_panels(env["factory"])
+    result = run_export(env["factory"], env["blobs"], out_dir=tmp_path / "x", format=fmt, level="subfigure",
+                        shard_size=1)
+    ds = datasets.load_dataset(str(result.out), cache_dir=str(tmp_path / "hf"))["train"]
+    records = [r["json"] for r in ds] if fmt == "webdataset" else list(ds)
+    assert len(records) == 3
+    assert sorted(r["subcaption"]["label"] if r["subcaption"] else "-" for r in records) == ["(b)", "-", "A"]

@@ -55,14 +55,13 @@ PANEL_SCHEMA = pa.schema(
 
 
 
-# What a record's JSON holds (no `key`/`text`/`image` columns: those are the sample's own fields).
-_SAMPLE_FIELDS = ("key", "text", "image")
-
-
 def record_schema(level: str) -> pa.Schema:
-    """The JSON record's fields and types; its `image` is the image file's path (or null)."""
+    """The JSON record's fields and types; its `image` is the image file's path (or null). Parquet's
+    `key` column is the sample's own; so is a figure's `text` (its caption again), while a panel's
+    record has a `text` of its own (subcaption, else caption)."""
     schema = PANEL_SCHEMA if level == "subfigure" else FIGURE_SCHEMA
-    fields = [f for f in schema if f.name not in _SAMPLE_FIELDS]
+    sample_only = {"key", "image"} | ({"text"} if level != "subfigure" else set())
+    fields = [f for f in schema if f.name not in sample_only]
     return pa.schema([*fields, pa.field("image", pa.string())])
 
 
