@@ -153,6 +153,7 @@ def test_harvest_job_runs_in_the_background_with_progress(figmine_env, engine, m
         again = c.post("/harvests", json={"pmcid": ["PMC2924383", "PMC3532326"]}, headers={"X-API-Key": token})
         second = wait_for(c, again.json()["url"], token)
         assert (second["status"], second["done"], second["skipped"]) == ("finished", 0, 2)
+        c.app.state.jobs.wait(30)  # the row says finished a moment before the job's thread ends
         metrics = c.get("/metrics").text
         assert 'figmine_jobs_running{kind="harvest"} 0.0' in metrics
 
